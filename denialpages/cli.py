@@ -1,0 +1,90 @@
+"""The command line: build, check, list. Maps errors to exit codes (SPEC §3)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import pipeline
+from .errors import UsageProblem
+
+REPORT_BUGS = "This is a bug in the generator. Please report it with the traceback above to the DenialHelp site team."
+SOURCE_FOLDERS = ("data", "content", "templates")
+
+
+def resolve_site(site: str | None) -> Path:
+    """Return the site folder: --site, or the folder holding build.py (the current one)."""
+    root = Path(site) if site else Path(sys.argv[0]).resolve().parent if sys.argv[0].endswith("build.py") else Path.cwd()
+    root = root.resolve()
+    if not root.is_dir():
+        raise UsageProblem(f"--site {root} is not a folder")
+    return root
+
+
+def resolve_out(root: Path, out: str | None) -> Path:
+    """Return the output folder, refusing one whose replacement would destroy something."""
+    target = (Path(out) if out else root / "out").resolve()
+    if target == Path(target.anchor):
+        raise UsageProblem(f"--out {target} is the root of the file system; choose a folder of its own")
+    if target.is_file():
+        raise UsageProblem(f"--out {target} is a file; choose a folder")
+    if target == root or target in root.parents:
+        raise UsageProblem(f"--out {target} holds the site's own sources; choose a folder inside or beside it")
+    for name in SOURCE_FOLDERS:
+        if target == root / name or (root / name) in target.parents:
+            raise UsageProblem(f"--out {target} is inside the site's {name}/ folder; choose another")
+    return target
+
+
+site_option = click.option("--site", type=click.Path(file_okay=False), help="Site folder holding data/, content/, templates/.")
+out_option = click.option("--out", type=click.Path(), help="Output folder (default: SITE/out).")
+
+
+@click.group()
+def cli() -> None:
+    """Build DenialHelp's landing pages from data/, content/ and templates/."""
+
+
+@cli.command()
+@site_option
+@out_option
+def build(site: str | None, out: str | None) -> None:
+    """Build the whole site into --out (replaced only when the new build is complete)."""
+    root = resolve_site(site)
+    report = pipeline.build_site(root, resolve_out(root, out))
+    click.echo(report.summary("Built"))
+    for exclusion in report.exclusions:
+        click.echo(f"  excluded {exclusion.count:,}: {exclusion.rule}" + (f" ({exclusion.reason})" if exclusion.reason else ""))
+
+
+@cli.command()
+@site_option
+def check(site: str | None) -> None:
+    """Validate data, content and templates; write nothing."""
+    report = pipeline.check_site(resolve_site(site))
+    click.echo(report.summary("Checked"))
+
+
+@cli.command("list")
+@site_option
+def list_command(site: str | None) -> None:
+    """Print every planned page: URL, payer, procedure, denial type, content layer."""
+    plan, _ = pipeline.list_pages(resolve_site(site))
+    click.echo("url\tpayer\tprocedure\tdenial_type\tlayer\tindexable")
+    for page in plan.pages:
+        click.echo(f"{page.url}\t{page.payer}\t{page.procedure}\t{page.denial_type}\t{page.layer}\tyes")
+
+
+def main() -> None:
+    """Run the command line; a bug prints its traceback and exits 70."""
+    try:
+        cli.main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception:  # a bug, never bad input: InputError is a ClickException handled above
+        traceback.print_exc()
+        click.echo(REPORT_BUGS, err=True)
+        sys.exit(70)

@@ -1,0 +1,194 @@
+"""Stage 2: which pages exist, where they live, which content they show, what they link to."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass
+
+from .model import DenialType, Payer, Procedure, Rule, Site, SiteData
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An internal link: the site path and the words to show."""
+
+    url: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PagePlan:
+    """One landing page: its combination, address and content layer."""
+
+    payer: str
+    procedure: str
+    denial_type: str
+    url: str
+    path: str
+    layer: str
+    content_key: tuple[str, ...] | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Return (payer, procedure, denial type)."""
+        return (self.payer, self.procedure, self.denial_type)
+
+
+@dataclass(frozen=True, slots=True)
+class HubPlan:
+    """A page that lists others: home, or a hub per payer, procedure or denial type."""
+
+    kind: str  # home | payer | procedure | denial_type
+    slug: str
+    url: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """How many combinations one applicability rule removed."""
+
+    rule: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every page to build (stage 2's output)."""
+
+    pages: tuple[PagePlan, ...]
+    hubs: tuple[HubPlan, ...]
+    exclusions: tuple[Exclusion, ...]
+
+
+HUB_PATTERNS = {
+    "payer": "/help/{slug}/",
+    "procedure": "/procedures/{slug}/",
+    "denial_type": "/denials/{slug}/",
+}
+
+
+def plan_site(data: SiteData) -> Plan:
+    """Return the Plan: every applicable combination and every hub, in a stable order."""
+    pages = []
+    excluded: Counter[Rule] = Counter()
+    for payer in data.payers:
+        for procedure in data.procedures:
+            for denial in data.denial_types:
+                rule = excluding_rule(payer, procedure, denial)
+                if rule is not None:
+                    excluded[rule] += 1
+                    continue
+                pages.append(plan_page(data, payer, procedure, denial))
+    exclusions = tuple(
+        Exclusion(rule.describe(), rule.reason, count)
+        for rule, count in sorted(excluded.items(), key=lambda item: item[0].describe())
+    )
+    return Plan(tuple(pages), plan_hubs(data), exclusions)
+
+
+def excluding_rule(payer: Payer, procedure: Procedure, denial: DenialType) -> Rule | None:
+    """Return the first rule that removes this combination, or None when it applies."""
+    for rule in (*payer.rules, *denial.rules):
+        if (rule.kind == "only") != rule.matches(procedure):
+            return rule
+    return None
+
+
+def plan_page(data: SiteData, payer: Payer, procedure: Procedure, denial: DenialType) -> PagePlan:
+    """Return one page's plan, its content resolved from the most specific layer."""
+    url = data.site.url_pattern.format(payer=payer.slug, procedure=procedure.slug, denial_type=denial.slug)
+    content_key = resolve_content(data, payer.slug, procedure.slug, denial.slug)
+    return PagePlan(
+        payer=payer.slug,
+        procedure=procedure.slug,
+        denial_type=denial.slug,
+        url=url,
+        path=output_path(url),
+        layer=content_key[0] if content_key else "data",
+        content_key=content_key,
+    )
+
+
+def resolve_content(data: SiteData, payer: str, procedure: str, denial: str) -> tuple[str, ...] | None:
+    """Return the key of the most specific content file for a combination, if any."""
+    for key in (("exact", payer, procedure, denial), ("procedure", procedure, denial), ("denial", denial)):
+        if key in data.content:
+            return key
+    return None
+
+
+def output_path(url: str) -> str:
+    """Return the file under out/ that a site path is served from."""
+    if url.endswith("/"):
+        return url.lstrip("/") + "index.html"
+    return url.lstrip("/") + ".html"
+
+
+def hub_url(site: Site, kind: str, slug: str) -> str:
+    """Return a hub's site path, in the slash form of the page pattern."""
+    url = HUB_PATTERNS[kind].format(slug=slug)
+    return url if site.trailing_slash else url.rstrip("/")
+
+
+def plan_hubs(data: SiteData) -> tuple[HubPlan, ...]:
+    """Return home and one hub per payer, procedure and denial type."""
+    hubs = [HubPlan("home", "", "/", "index.html")]
+    groups = (("payer", data.payers), ("procedure", data.procedures), ("denial_type", data.denial_types))
+    for kind, records in groups:
+        for record in records:
+            url = hub_url(data.site, kind, record.slug)
+            hubs.append(HubPlan(kind, record.slug, url, output_path(url)))
+    return tuple(hubs)
+
+
+def checkout_link(site: Site, page: PagePlan) -> str:
+    """Return the checkout URL carrying the promo code and the page's identity.
+
+    UTM tags only when the checkout is on another host: on the site's own host they would
+    start a new analytics visit and lose the real source.
+    """
+    parts = urllib.parse.urlsplit(site.checkout_url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query += [("promo", site.promo_code), ("payer", page.payer),
+              ("procedure", page.procedure), ("denial", page.denial_type)]
+    if parts.hostname != urllib.parse.urlsplit(site.base_url).hostname:
+        query += [("utm_source", urllib.parse.urlsplit(site.base_url).hostname or ""),
+                  ("utm_medium", "landing-page"), ("utm_campaign", page.denial_type),
+                  ("utm_content", f"{page.payer}/{page.procedure}")]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def stable_rank(*parts: str) -> int:
+    """Return a hash that orders items the same way on every machine and run."""
+    return int.from_bytes(hashlib.blake2b("\0".join(parts).encode(), digest_size=8).digest(), "big")
+
+
+class PageIndex:
+    """Finds a page by its combination, for related links and hubs."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.pages = {page.key: page for page in plan.pages}
+
+    def get(self, payer: str, procedure: str, denial: str) -> PagePlan | None:
+        """Return the page of a combination, or None when it was excluded."""
+        return self.pages.get((payer, procedure, denial))
+
+
+def related_links(data: SiteData, index: PageIndex, page: PagePlan, limit: int = 4) -> tuple[PagePlan, ...]:
+    """Return pages that share two of this page's three dimensions, a few of each kind."""
+    category = next(p.category for p in data.procedures if p.slug == page.procedure)
+    groups = (
+        [index.get(p.slug, page.procedure, page.denial_type) for p in data.payers],
+        [index.get(page.payer, page.procedure, d.slug) for d in data.denial_types],
+        [index.get(page.payer, p.slug, page.denial_type) for p in data.procedures if p.category == category],
+    )
+    related: list[PagePlan] = []
+    for group in groups:
+        others = [other for other in group if other is not None and other.key != page.key]
+        others.sort(key=lambda other: stable_rank(page.url, other.url))
+        related += others[:limit]
+    return tuple(related)

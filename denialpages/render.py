@@ -1,0 +1,294 @@
+"""Stage 3: turn each planned page into minified HTML (pure: nothing is written here)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import htmlmin
+import jinja2
+
+from . import pagemeta as meta
+from .errors import InputError, Location, Problem
+from .model import Fact, SiteData
+from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_link, hub_url, related_links
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """One finished file: where it goes under out/ and its bytes."""
+
+    path: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """The inlined stylesheet and the CSP hash that allows it."""
+
+    css: str
+    csp_hash: str
+
+
+class Renderer:
+    """Holds what every page shares for one build: the templates, lookups and the style."""
+
+    def __init__(self, root: Path, data: SiteData, plan: Plan) -> None:
+        self.root = root
+        self.data = data
+        self.plan = plan
+        self.env = make_environment(root)
+        self.index = PageIndex(plan)
+        self.style = load_style(root)
+        self.payers = {p.slug: p for p in data.payers}
+        self.procedures = {p.slug: p for p in data.procedures}
+        self.denials = {d.slug: d for d in data.denial_types}
+
+    def common(self, url: str) -> dict[str, Any]:
+        """Return the values every template sees."""
+        site = self.data.site
+        return {
+            "site": site,
+            "canonical": site.base_url + url,
+            "style": self.style,
+            "hubs": {kind: lambda slug, kind=kind: hub_url(site, kind, slug) for kind in HUB_PATTERNS},
+            "payers": self.data.payers,
+            "procedures": self.data.procedures,
+            "denial_types": self.data.denial_types,
+            "robots": "index,follow",
+            "og_type": "article",
+            "price_line": meta.price_line(site),
+        }
+
+    def page_context(self, page: PagePlan) -> dict[str, Any]:
+        """Return a landing page's template values."""
+        site = self.data.site
+        payer = self.payers[page.payer]
+        procedure = self.procedures[page.procedure]
+        denial = self.denials[page.denial_type]
+        content = self.data.content.get(page.content_key) if page.content_key else None
+        wording = denial.wording_for(procedure.category)
+        plan_types = [self.data.plan_types[slug] for slug in payer.plan_types]
+        title = meta.page_title(payer, procedure, denial, content)
+        description = meta.page_description(payer, procedure, denial, content)
+        crumbs = [
+            meta.crumb("Home", "/"),
+            meta.crumb(payer.name, hub_url(site, "payer", payer.slug)),
+            meta.crumb(f"{procedure.name}: {denial.name}", page.url),
+        ]
+        reviewed = (content.reviewed if content else None) or site.reviewed
+        reviewer = (content.reviewer if content else None) or site.reviewer
+        ld = meta.web_page_ld(site, page.url, title, description, crumbs, reviewed, reviewer, "MedicalWebPage")
+        return {
+            **self.common(page.url),
+            "title": title,
+            "description": description,
+            "crumbs": crumbs,
+            "ld": json_ld(ld),
+            "page": page,
+            "payer": payer,
+            "procedure": procedure,
+            "denial": denial,
+            "wording": wording,
+            "documents": list(dict.fromkeys((*wording.documents, *procedure.documents))),
+            "angle_facts": [self.data.facts[f] for f in wording.facts],
+            "external_review_line": meta.EXTERNAL_REVIEW[denial.external_review],
+            "plan_types": plan_types,
+            "plan_notes": dict(payer.plan_notes),
+            "facts": self.data.facts,
+            "content": content,
+            "checkout": checkout_link(site, page),
+            "related": [self.describe(other) for other in related_links(self.data, self.index, page)],
+            "cited": cited_facts(self.data, plan_types, wording.facts, procedure.category),
+            "sources": list(dict.fromkeys((*(content.sources if content else ()), *payer.sources))),
+            "reviewed": reviewed,
+            "reviewed_text": meta.long_date(reviewed),
+            "reviewer": reviewer,
+        }
+
+    def describe(self, page: PagePlan) -> dict[str, str]:
+        """Return a related page's link text parts."""
+        return {
+            "url": page.url,
+            "procedure": self.procedures[page.procedure].name,
+            "payer": self.payers[page.payer].name,
+            "denial": self.denials[page.denial_type].name,
+        }
+
+    def hub_context(self, hub: HubPlan) -> dict[str, Any]:
+        """Return a hub page's template values."""
+        site = self.data.site
+        heading, intro, groups = self.hub_contents(hub)
+        crumbs = [meta.crumb("Home", "/"), meta.crumb(heading, hub.url)]
+        description = intro if len(intro) <= 160 else intro[:157].rsplit(" ", 1)[0] + "…"
+        title = f"{heading} | {site.name}"
+        return {
+            **self.common(hub.url),
+            "title": title,
+            "description": description,
+            "crumbs": crumbs,
+            "ld": json_ld(meta.web_page_ld(site, hub.url, title, description, crumbs, kind="CollectionPage")),
+            "heading": heading,
+            "intro": intro,
+            "groups": groups,
+        }
+
+    def hub_contents(self, hub: HubPlan) -> tuple[str, str, list[dict[str, Any]]]:
+        """Return a hub's heading, introduction and groups of links."""
+        site = self.data.site
+        pages = [p for p in self.plan.pages if getattr(p, _HUB_FIELD[hub.kind]) == hub.slug]
+        if hub.kind == "payer":
+            payer = self.payers[hub.slug]
+            intro = f"{payer.about} Pick the treatment and the reason on your denial notice."
+            group_by, name_of = "procedure", lambda s: self.procedures[s].name
+            text_of = lambda p: self.denials[p.denial_type].name  # noqa: E731
+            heading = f"{payer.name} denials"
+        elif hub.kind == "procedure":
+            procedure = self.procedures[hub.slug]
+            intro = f"{procedure.summary} Pick your insurer and the reason on your denial notice."
+            group_by, name_of = "payer", lambda s: self.payers[s].name
+            text_of = lambda p: self.denials[p.denial_type].name  # noqa: E731
+            heading = f"{procedure.name} denials"
+        else:
+            denial = self.denials[hub.slug]
+            intro = f"{denial.wording.lede} Pick your insurer and the treatment that was denied."
+            group_by, name_of = "payer", lambda s: self.payers[s].name
+            text_of = lambda p: self.procedures[p.procedure].name  # noqa: E731
+            heading = f"{denial.name} denials"
+        groups: dict[str, list[dict[str, str]]] = {}
+        for page in pages:
+            groups.setdefault(getattr(page, group_by), []).append({"url": page.url, "text": text_of(page)})
+        return heading, intro, [
+            {"name": name_of(slug), "url": hub_url(site, group_by, slug), "links": links}
+            for slug, links in groups.items()
+        ]
+
+    def home_context(self) -> dict[str, Any]:
+        """Return the home page's template values."""
+        site = self.data.site
+        title = f"{site.name}: how to appeal a denied health insurance claim"
+        description = ("Appeal steps and deadlines by plan type, what each insurer looks for, and the "
+                       "records that answer a denial, for each insurer, treatment and denial reason.")
+        crumbs = [meta.crumb("Home", "/")]
+        ld = meta.web_page_ld(site, "/", title, description, crumbs)
+        ld["@graph"].append({"@type": "Organization", "name": site.name, "url": site.base_url + "/"})
+        return {**self.common("/"), "title": title, "description": description, "ld": json_ld(ld),
+                "og_type": "website"}
+
+    def render(self, template: str, context: dict[str, Any], url: str) -> bytes:
+        """Return one template's output, minified, or raise InputError naming the template line."""
+        try:
+            html = self.env.get_template(template).render(context)
+        except jinja2.TemplateSyntaxError as error:
+            raise InputError([template_syntax_problem(error)]) from None
+        except jinja2.TemplateError as error:
+            raise InputError([template_runtime_problem(error, url)]) from None
+        return minify(html).encode("utf-8")
+
+    def render_page(self, page: PagePlan) -> RenderedPage:
+        """Return a landing page, rendered."""
+        return RenderedPage(page.path, self.render("page.html", self.page_context(page), page.url))
+
+    def render_hub(self, hub: HubPlan) -> RenderedPage:
+        """Return home or a hub page, rendered."""
+        if hub.kind == "home":
+            return RenderedPage(hub.path, self.render("home.html", self.home_context(), hub.url))
+        return RenderedPage(hub.path, self.render("hub.html", self.hub_context(hub), hub.url))
+
+    def render_not_found(self) -> RenderedPage:
+        """Return the 404 page."""
+        title = f"Page not found | {self.data.site.name}"
+        description = "This address has no page. Start from your insurer or the reason on your denial notice."
+        ld = meta.web_page_ld(self.data.site, "/404.html", title, description, [meta.crumb("Home", "/")])
+        context = {**self.common("/404.html"), "title": title, "description": description,
+                   "ld": json_ld(ld), "robots": "noindex,follow"}
+        return RenderedPage("404.html", self.render("404.html", context, "/404.html"))
+
+    def render_all(self) -> Iterator[RenderedPage]:
+        """Yield every page of the plan, then the hubs, then the 404 page."""
+        for page in self.plan.pages:
+            yield self.render_page(page)
+        for hub in self.plan.hubs:
+            yield self.render_hub(hub)
+        yield self.render_not_found()
+
+
+_HUB_FIELD = {"payer": "payer", "procedure": "procedure", "denial_type": "denial_type"}
+
+
+def make_environment(root: Path) -> jinja2.Environment:
+    """Return the Jinja environment: the site's templates, strict undefined, autoescape on."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root / "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def load_style(root: Path) -> Style:
+    """Return the site's stylesheet, whitespace-collapsed, with its CSP hash."""
+    path = root / "templates" / "style.css"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError([Problem(Location("templates/style.css"), f"cannot be read: {error}")]) from None
+    css = "".join(
+        part if part.startswith(('"', "'")) else _squeeze_css(part)
+        for part in re.split(r"(\"[^\"]*\"|'[^']*')", re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL))
+    ).strip()
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    return Style(css, f"sha256-{digest}")
+
+
+def _squeeze_css(css: str) -> str:
+    """Return CSS outside strings with needless white space removed."""
+    return re.sub(r"\s*([{}:;,>])\s*", r"\1", re.sub(r"\s+", " ", css)).replace(";}", "}")
+
+
+def minify(html: str) -> str:
+    """Return the page minified with htmlmin (comments and inter-tag space removed)."""
+    return htmlmin.minify(html, remove_comments=True, remove_empty_space=True,
+                          reduce_boolean_attributes=True, remove_optional_attribute_quotes=False)
+
+
+def json_ld(value: object) -> str:
+    """Return JSON safe inside a <script> element: no '<', '>' or '&' can end or break it."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def cited_facts(data: SiteData, plan_types: list[Any], extra: tuple[str, ...], category: str) -> list[Fact]:
+    """Return every fact a page cites, in first-use order, for its sources list."""
+    ids: list[str] = []
+    for plan_type in plan_types:
+        steps = plan_type.drug_steps if category == "drug" and plan_type.drug_steps else plan_type.steps
+        for step in steps:
+            ids += [f for f in (step.file_within, *step.decided_within, step.expedited) if f]
+        ids += plan_type.notes
+    ids += extra
+    return [data.facts[fact_id] for fact_id in dict.fromkeys(ids)]
+
+
+def template_syntax_problem(error: jinja2.TemplateSyntaxError) -> Problem:
+    """Return a Problem at the template line that does not parse."""
+    name = f"templates/{error.name}" if error.name else "templates"
+    return Problem(Location(name, error.lineno or 0), f"template does not parse: {error.message}")
+
+
+def template_runtime_problem(error: Exception, url: str) -> Problem:
+    """Return a Problem at the innermost template line that failed, naming the page."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "/templates/" in f.filename]
+    if frames:
+        frame = frames[-1]
+        path = "templates/" + frame.filename.rsplit("/templates/", 1)[1]
+        return Problem(Location(path, frame.lineno or 0), f"while rendering {url}: {error}")
+    return Problem(Location("templates"), f"while rendering {url}: {error}")

@@ -1,0 +1,39 @@
+"""Site-wide files: sitemap.xml, robots.txt and the favicon (pure: they return bytes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from .model import Site
+from .plan import Plan
+from .render import RenderedPage
+
+
+def sitemap_urls(site: Site, plan: Plan) -> list[str]:
+    """Return every indexable canonical URL: home, hubs, then landing pages."""
+    return [site.base_url + hub.url for hub in plan.hubs] + [site.base_url + page.url for page in plan.pages]
+
+
+def render_sitemap(urls: list[str]) -> bytes:
+    """Return a sitemap.xml listing `urls`."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
+    lines += [f"<url><loc>{escape(url)}</loc></url>" for url in urls]
+    lines.append("</urlset>")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def render_robots(site: Site) -> bytes:
+    """Return robots.txt: everything may be crawled; the sitemap is named."""
+    return f"User-agent: *\nAllow: /\n\nSitemap: {site.base_url}/sitemap.xml\n".encode()
+
+
+def site_files(root: Path, site: Site, plan: Plan) -> list[RenderedPage]:
+    """Return the files beside the pages: sitemap, robots.txt, favicon."""
+    favicon = (root / "templates" / "favicon.ico").read_bytes()
+    return [
+        RenderedPage("sitemap.xml", render_sitemap(sitemap_urls(site, plan))),
+        RenderedPage("robots.txt", render_robots(site)),
+        RenderedPage("favicon.ico", favicon),
+    ]
