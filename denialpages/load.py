@@ -228,9 +228,7 @@ def read_payer(r: Record) -> Payer:
         plan_types=plan_types,
         about=r.text("about"),
         history=r.records("history", lambda h: Event(h.date("date"), h.text("event")), required=False),
-        policy_resources=r.records(
-            "policy_resources", lambda p: Resource(p.text("name"), p.text("where"), p.https_url("url"))
-        ),
+        policy_resources=r.records("policy_resources", read_resource),
         plan_notes=plan_notes,
         sources=r.records("sources", read_source, required=False),
         rules=read_rule(f"payer '{slug}'", "only", r.mapping("only"))
@@ -238,6 +236,14 @@ def read_payer(r: Record) -> Payer:
         previous_slugs=r.texts("previous_slugs", required=False),
         origin=r.origin,
     )
+
+
+def read_resource(r: Record) -> Resource:
+    """Return where a payer publishes criteria, optionally only for some categories."""
+    categories = frozenset(r.texts("categories", required=False))
+    for bad in sorted(categories - set(CATEGORIES)):
+        r.fail("categories", f"'{bad}' is not one of {', '.join(CATEGORIES)}")
+    return Resource(r.text("name"), r.text("where"), r.https_url("url"), categories)
 
 
 def read_procedure(r: Record) -> Procedure:

@@ -134,6 +134,11 @@ class Resource:
     name: str
     where: str
     url: str
+    categories: frozenset[str]  # empty: shown for every procedure
+
+    def applies_to(self, category: str) -> bool:
+        """Return True when this resource is worth showing for a procedure category."""
+        return not self.categories or category in self.categories
 
 
 @dataclass(frozen=True, slots=True)

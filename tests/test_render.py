@@ -1,0 +1,119 @@
+"""Stage 3: each part of a page, in order, built from data; escaping; template errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import PAYERS, parse, payer, run_cli, site_files
+from denialpages.render import json_ld
+
+SECTION_ORDER = ["rights", "requires", "angle", "next", "cta", "trust", "related"]
+
+
+@pytest.fixture
+def built(make_site, tmp_path):
+    root = make_site()
+    out = tmp_path / "out"
+    result = run_cli("build", "--site", str(root), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_landing_page_has_every_part_in_spec_order(built):
+    doc = parse(built / "help/cigna/cimt/prior-authorization/index.html")
+    assert doc.findtext(".//h1") == "CIMT denied for missing prior authorization by Cigna?"
+    assert doc.cssselect("h1 + p.lede")[0].text_content() == "What to do about missing prior authorization."
+    ids = [s.get("id") for s in doc.cssselect("article > section, article > nav")]
+    assert ids == SECTION_ORDER
+    angle = doc.get_element_by_id("angle")
+    assert [h.text_content() for h in angle.cssselect("h3")][:4] == [
+        "Why it was denied", "Appeal route", "Documents to gather", "Criteria mapping"]
+    assert len(angle.cssselect("ol > li")) == 3
+    assert len(angle.cssselect("table tr")) == 3
+
+
+def test_appeal_rights_show_only_the_payers_plan_types_with_cited_deadlines(built):
+    doc = parse(built / "help/humana/cimt/prior-authorization/index.html")
+    ladders = [d.findtext(".//summary/h3") for d in doc.cssselect("#rights details")]
+    assert ladders == ["Medicare Advantage", "Medicaid managed care"]
+    for term in doc.cssselect("#rights dd"):
+        link = term.cssselect("a.cite")
+        assert link and link[0].get("href").startswith("https://") and link[0].text_content().strip()
+
+
+def test_drug_pages_use_the_drug_ladder(built):
+    ma = lambda d: next(x for x in d.cssselect("#rights details") if x.findtext(".//summary/h3") == "Medicare Advantage")
+    drug = ma(parse(built / "help/humana/humira/prior-authorization/index.html"))
+    surgery = ma(parse(built / "help/humana/lumbar-spinal-fusion/prior-authorization/index.html"))
+    assert [h.text for h in drug.cssselect("h4")] != [h.text for h in surgery.cssselect("h4")]
+
+
+def test_names_are_shown_exactly_as_written(built):
+    text = parse(built / "help/cigna/cimt/step-therapy/index.html").text_content()
+    assert "CIMT" in text and "Cimt" not in text
+
+
+def test_no_prescribing_words_on_a_surgery_page(built):
+    doc = parse(built / "help/cigna/lumbar-spinal-fusion/prior-authorization/index.html")
+    words = doc.get_element_by_id("requires").text_content().lower()
+    assert "label" not in words and "formulary" not in words
+
+
+def test_checkout_links_on_a_page_carry_its_identity(built):
+    doc = parse(built / "help/cigna/cimt/prior-authorization/index.html")
+    hrefs = {a.get("href") for a in doc.cssselect("a.button")}
+    assert hrefs == {"https://denialhelp.com/checkout?promo=SEO25&payer=cigna&procedure=cimt&denial=prior-authorization"}
+
+
+def test_head_tags_and_json_ld(built):
+    doc = parse(built / "help/cigna/cimt/prior-authorization/index.html")
+    assert doc.get("lang") == "en-US"
+    canonical = doc.cssselect("link[rel=canonical]")[0].get("href")
+    assert canonical == "https://denialhelp.com/help/cigna/cimt/prior-authorization/"
+    assert doc.cssselect("meta[property='og:url']")[0].get("content") == canonical
+    assert doc.cssselect("meta[name=description]")[0].get("content") == "A hand-written page for CIMT at Cigna."
+    graph = json.loads(doc.cssselect("script[type='application/ld+json']")[0].text)["@graph"]
+    assert {n["@type"] for n in graph} == {"MedicalWebPage", "BreadcrumbList"}
+    assert graph[0]["lastReviewed"] == "2026-11-20"
+    crumbs = [i["item"] for i in graph[1]["itemListElement"]]
+    visible = ["https://denialhelp.com" + a.get("href") for a in doc.cssselect("nav.crumbs a")]
+    assert crumbs[:-1] == visible
+
+
+def test_hostile_text_lands_as_text_everywhere(make_site, tmp_path):
+    evil = 'Evil</script><script>alert(1)</script> & "quotes" <b>'
+    root = make_site(site_files(**{"data/payers.yaml": [payer("evil", evil, ["employer"]), *PAYERS]}))
+    out = tmp_path / "out"
+    assert run_cli("build", "--site", str(root), "--out", str(out)).exit_code == 0
+    doc = parse(out / "help/evil/cimt/prior-authorization/index.html")
+    assert len(doc.cssselect("script")) == 1
+    assert evil in doc.findtext(".//h1")
+    assert evil in doc.cssselect("meta[property='og:title']")[0].get("content")
+    graph = json.loads(doc.cssselect("script")[0].text)["@graph"]
+    assert graph[1]["itemListElement"][1]["name"] == evil
+
+
+def test_json_ld_cannot_close_its_script_element():
+    assert "</" not in json_ld({"name": "</script><b>&"})
+    assert json.loads(json_ld({"name": "</script>"})) == {"name": "</script>"}
+
+
+def test_undefined_variable_names_the_template_and_line(make_site, tmp_path):
+    root = make_site()
+    page = root / "templates" / "page.html"
+    page.write_text(page.read_text().replace("{{ wording.lede }}", "{{ wording.leed }}"))
+    result = run_cli("build", "--site", str(root), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    line = next(n for n, text in enumerate(page.read_text().splitlines(), 1) if "wording.leed" in text)
+    assert f"templates/page.html:{line}: while rendering /help/" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_template_that_does_not_parse(make_site, tmp_path):
+    root = make_site()
+    (root / "templates" / "hub.html").write_text("{% extends 'base.html' %}\n{% block main %}\n{% for %}\n")
+    result = run_cli("build", "--site", str(root), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "templates/hub.html:3: template does not parse" in result.output
