@@ -18,6 +18,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from .errors import Location, Problem
 from .fields import Record
+from .minify import minify
 from .model import Content, SiteData, Source
 from .yamlsrc import parse_yaml, read_text
 
@@ -198,7 +199,7 @@ def _render_sections(
     rendered = []
     for heading, number, chunk in chunks:
         guard = md.treeprocessors["link_guard"]
-        html = md.reset().convert("\n".join(chunk))
+        html = minify(md.reset().convert("\n".join(chunk)))
         for bad in guard.unsafe:  # type: ignore[attr-defined]
             problems.append(Problem(Location(path, number), f"section '{heading}': link to '{bad}' is not allowed (http, https, mailto or a site path only)"))
         guard.unsafe.clear()  # type: ignore[attr-defined]

@@ -75,7 +75,7 @@ class Record:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             self.fail(key, f"must be text, not {type_name(value)}")
             return default
-        value = str(value).strip()
+        value = " ".join(str(value).split())  # pages show text on one line, as htmlmin would
         if required and not value:
             self.fail(key, "must not be empty")
         return value
@@ -143,7 +143,7 @@ class Record:
         out = []
         for item, line in self.items(key, required):
             if isinstance(item, str) and item.strip():
-                out.append(item.strip())
+                out.append(" ".join(item.split()))
             elif isinstance(item, (int, float)) and not isinstance(item, bool):
                 out.append(str(item))
             else:

@@ -9,16 +9,21 @@ import re
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import htmlmin
 import jinja2
+from markupsafe import Markup
 
 from . import pagemeta as meta
 from .errors import InputError, Location, Problem
+from .minify import finish
 from .model import Fact, SiteData
 from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_link, hub_url, related_links
+
+
+FRAGMENT_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +52,34 @@ class Renderer:
         self.env = make_environment(root)
         self.index = PageIndex(plan)
         self.style = load_style(root)
+        self.fragments: dict[tuple[str, ...], Markup] = {}
         self.payers = {p.slug: p for p in data.payers}
+        self.hub_links = {kind: partial(hub_url, data.site, kind) for kind in HUB_PATTERNS}
         self.procedures = {p.slug: p for p in data.procedures}
         self.denials = {d.slug: d for d in data.denial_types}
+
+    def fragment(self, template: str, key: tuple[str, ...], context: dict[str, Any]) -> Markup:
+        """Return a block many pages share, rendered once per build (per worker) for its key."""
+        cache_key = (template, *key)
+        found = self.fragments.get(cache_key)
+        if found is None:
+            if len(self.fragments) >= FRAGMENT_CACHE_SIZE:
+                self.fragments.clear()  # pages arrive grouped by payer and procedure: refill is cheap
+            found = Markup(self.render_text(template, context, "/".join(key)))
+            self.fragments[cache_key] = found
+        return found
 
     def common(self, url: str) -> dict[str, Any]:
         """Return the values every template sees."""
         site = self.data.site
         return {
+            "footer": self.fragment("_footer.html", (), {
+                "payers": self.data.payers, "denial_types": self.data.denial_types,
+                "hubs": self.hub_links, "site": site}),
             "site": site,
             "canonical": site.base_url + url,
             "style": self.style,
-            "hubs": {kind: lambda slug, kind=kind: hub_url(site, kind, slug) for kind in HUB_PATTERNS},
+            "hubs": self.hub_links,
             "payers": self.data.payers,
             "procedures": self.data.procedures,
             "denial_types": self.data.denial_types,
@@ -86,8 +107,21 @@ class Renderer:
         reviewed = (content.reviewed if content else None) or site.reviewed
         reviewer = (content.reviewer if content else None) or site.reviewer
         ld = meta.web_page_ld(site, page.url, title, description, crumbs, reviewed, reviewer, "MedicalWebPage")
+        is_drug = procedure.category == "drug"
+        fragments = {
+            "rights": self.fragment("_rights.html", (payer.slug, str(is_drug)), {
+                "payer": payer, "plan_types": plan_types, "is_drug": is_drug,
+                "plan_notes": dict(payer.plan_notes), "facts": self.data.facts}),
+            "requires": self.fragment("_requires.html", (payer.slug, procedure.slug), {
+                "payer": payer, "procedure": procedure}),
+            "angle": None if content else self.fragment("_angle_data.html", (procedure.slug, denial.slug), {
+                "procedure": procedure, "wording": wording,
+                "angle_facts": [self.data.facts[f] for f in wording.facts],
+                "documents": list(dict.fromkeys((*wording.documents, *procedure.documents)))}),
+        }
         return {
             **self.common(page.url),
+            "fragments": fragments,
             "title": title,
             "description": description,
             "crumbs": crumbs,
@@ -97,12 +131,7 @@ class Renderer:
             "procedure": procedure,
             "denial": denial,
             "wording": wording,
-            "documents": list(dict.fromkeys((*wording.documents, *procedure.documents))),
-            "angle_facts": [self.data.facts[f] for f in wording.facts],
             "external_review_line": meta.EXTERNAL_REVIEW[denial.external_review],
-            "plan_types": plan_types,
-            "plan_notes": dict(payer.plan_notes),
-            "facts": self.data.facts,
             "content": content,
             "checkout": checkout_link(site, page),
             "related": [self.describe(other) for other in related_links(self.data, self.index, page)],
@@ -182,15 +211,18 @@ class Renderer:
         return {**self.common("/"), "title": title, "description": description, "ld": json_ld(ld),
                 "og_type": "website"}
 
-    def render(self, template: str, context: dict[str, Any], url: str) -> bytes:
-        """Return one template's output, minified, or raise InputError naming the template line."""
+    def render_text(self, template: str, context: dict[str, Any], url: str) -> str:
+        """Return one template's output, or raise InputError naming the template line."""
         try:
-            html = self.env.get_template(template).render(context)
+            return self.env.get_template(template).render(context)
         except jinja2.TemplateSyntaxError as error:
             raise InputError([template_syntax_problem(error)]) from None
         except jinja2.TemplateError as error:
             raise InputError([template_runtime_problem(error, url)]) from None
-        return minify(html).encode("utf-8")
+
+    def render(self, template: str, context: dict[str, Any], url: str) -> bytes:
+        """Return one page, minified."""
+        return finish(self.render_text(template, context, url)).encode("utf-8")
 
     def render_page(self, page: PagePlan) -> RenderedPage:
         """Return a landing page, rendered."""
@@ -223,10 +255,30 @@ class Renderer:
 _HUB_FIELD = {"payer": "payer", "procedure": "procedure", "denial_type": "denial_type"}
 
 
+class MinifiedTemplates(jinja2.FileSystemLoader):
+    """Loads templates with the white space between tags turned into Jinja comments.
+
+    The comments drop the white space from the output but keep every line break in the source,
+    so error messages still name the template's real line.
+
+    With every text field on one line (fields.py) and Markdown minified once per file
+    (content.py), rendered pages come out as htmlmin would leave them, without running it
+    on every page; tests check that htmlmin leaves sample pages unchanged.
+    """
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        """Return a template's source with the white space htmlmin would drop already gone."""
+        source, filename, uptodate = super().get_source(environment, template)
+        return BETWEEN_TAGS.sub(lambda gap: "{#" + gap.group(0) + "#}", source), filename, uptodate
+
+
+BETWEEN_TAGS = re.compile(r"(?:(?<=>)|(?<=%\}))[ \t]*\n\s*(?=<|\{%|\{#)|(?<=%\})\s+(?=\{%)")
+
+
 def make_environment(root: Path) -> jinja2.Environment:
     """Return the Jinja environment: the site's templates, strict undefined, autoescape on."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(root / "templates"),
+        loader=MinifiedTemplates(root / "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         trim_blocks=True,
@@ -252,12 +304,6 @@ def load_style(root: Path) -> Style:
 def _squeeze_css(css: str) -> str:
     """Return CSS outside strings with needless white space removed."""
     return re.sub(r"\s*([{}:;,>])\s*", r"\1", re.sub(r"\s+", " ", css)).replace(";}", "}")
-
-
-def minify(html: str) -> str:
-    """Return the page minified with htmlmin (comments and inter-tag space removed)."""
-    return htmlmin.minify(html, remove_comments=True, remove_empty_space=True,
-                          reduce_boolean_attributes=True, remove_optional_attribute_quotes=False)
 
 
 def json_ld(value: object) -> str:

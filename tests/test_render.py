@@ -117,3 +117,11 @@ def test_template_that_does_not_parse(make_site, tmp_path):
     result = run_cli("build", "--site", str(root), "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert "templates/hub.html:3: template does not parse" in result.output
+
+
+def test_every_small_site_page_is_htmlmins_fixed_point(built):
+    from denialpages.minify import minify
+
+    for file in built.rglob("*.html"):
+        text = file.read_text(encoding="utf-8")
+        assert minify(text) == text, file
