@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -48,13 +49,28 @@ def cli() -> None:
     """Build DenialHelp's landing pages from data/, content/ and templates/."""
 
 
+def parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> pipeline.Shard:
+    """Return the shard I/N named on the command line (1 <= I <= N)."""
+    index, _, count = value.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise click.BadParameter(f"'{value}' is not I/N with 1 <= I <= N (for example 2/4)")
+    return pipeline.Shard(int(index), int(count))
+
+
 @cli.command()
 @site_option
 @out_option
-def build(site: str | None, out: str | None) -> None:
-    """Build the whole site into --out (replaced only when the new build is complete)."""
+@click.option("--jobs", type=click.IntRange(min=1, max=512), default=os.cpu_count() or 1, show_default=True,
+              help="Worker processes that render pages.")
+@click.option("--shard", default="1/1", callback=parse_shard, metavar="I/N",
+              help="Render only the pages of shard I of N (site-wide files come out the same from every shard).")
+@click.option("--full", is_flag=True, help="Ignore the incremental cache and render every page.")
+def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, full: bool) -> None:
+    """Build the site into --out (replaced only when the new build is complete)."""
     root = resolve_site(site)
-    report = pipeline.build_site(root, resolve_out(root, out))
+    report = pipeline.build_site(root, resolve_out(root, out), jobs=jobs, shard=shard, full=full)
+    if report.warning:
+        click.echo(f"warning: {report.warning}", err=True)
     click.echo(report.summary("Built"))
     for exclusion in report.exclusions:
         click.echo(f"  excluded {exclusion.count:,}: {exclusion.rule}" + (f" ({exclusion.reason})" if exclusion.reason else ""))
@@ -76,6 +92,35 @@ def list_command(site: str | None) -> None:
     click.echo("url\tpayer\tprocedure\tdenial_type\tlayer\tindexable")
     for page in plan.pages:
         click.echo(f"{page.url}\t{page.payer}\t{page.procedure}\t{page.denial_type}\t{page.layer}\tyes")
+
+
+@cli.command()
+@site_option
+@out_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (others get a warning).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
+def serve(site: str | None, out: str | None, host: str, port: int) -> None:
+    """Build, serve --out on 127.0.0.1, rebuild and reload the page on every edit."""
+    from .serve import serve_site
+
+    root = resolve_site(site)
+    serve_site(root, resolve_out(root, out), host, port)
+
+
+@cli.command()
+@site_option
+@click.argument("payer")
+@click.argument("procedure")
+@click.argument("denial")
+@click.option("--force", is_flag=True, help="Replace the content file if it exists.")
+def new(site: str | None, payer: str, procedure: str, denial: str, force: bool) -> None:
+    """Write content/PAYER/PROCEDURE/DENIAL.md, pre-filled from the data."""
+    from .scaffold import write_scaffold
+
+    root = resolve_site(site)
+    written = write_scaffold(root, payer, procedure, denial, force)
+    click.echo(f"Wrote {root / written.path}\nPage: {written.url}\n"
+               f"Preview: run `python build.py serve`, then open {written.preview_url}")
 
 
 def main() -> None:

@@ -38,6 +38,9 @@ class InputError(click.ClickException):
         self.problems = sorted(set(problems))
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[list[Problem]]]:
+        return (InputError, (self.problems,))  # raised in a worker process, re-raised in the main one
+
     def format_message(self) -> str:
         count = len(self.problems)
         return f"{self.message}\n{count} problem{'s' if count != 1 else ''} found; nothing was written."

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .render import RenderedPage
 
@@ -53,11 +53,15 @@ def format_policy(directives: dict[str, list[str]]) -> str:
     return "; ".join(" ".join((name, *sources)) for name, sources in directives.items())
 
 
-def extend_policy(policy: str, additions: dict[str, tuple[str, ...]]) -> str:
-    """Return `policy` with sources added to directives (a directive's 'none' gives way to them)."""
+def extend_policy(policy: str, additions: Mapping[str, tuple[str, ...]]) -> str:
+    """Return `policy` with sources added to directives (a directive's 'none' gives way to them).
+
+    A fetch directive that is absent starts from default-src's sources, as browsers would read it.
+    """
     directives = parse_policy(policy)
     for name, sources in additions.items():
-        kept = [s for s in directives.get(name, []) if s != "'none'"]
+        inherited = directives.get("default-src", []) if name.endswith("-src") else []
+        kept = [s for s in directives.get(name, inherited) if s != "'none'"]
         directives[name] = kept + [s for s in sources if s not in kept]
     return format_policy(directives)
 
@@ -68,11 +72,11 @@ def header_policy(meta_policy: str) -> str:
 
 
 def html_patterns(urls: Iterable[str]) -> list[str]:
-    """Return header-rule paths covering every HTML page: /, /404.html and /{first segment}/*."""
+    """Return header-rule paths covering every HTML page: home, the 404 page and /{first segment}/*."""
     segments = sorted({url.strip("/").split("/", 1)[0] for url in urls} - {""})
     if len(segments) > MAX_HTML_RULES:
         segments = []  # the hosts' own default for HTML is this same short cache
-    return ["/", "/404.html", *(f"/{segment}/*" for segment in segments)]
+    return ["/", "/index.html", "/404", "/404.html", *(f"/{segment}/*" for segment in segments)]
 
 
 def render_headers(csp: str, page_urls: Iterable[str] = ()) -> bytes:

@@ -10,6 +10,9 @@ from .plan import Plan
 from .render import RenderedPage
 
 
+SITE_FILES = ("sitemap.xml", "robots.txt", "favicon.ico")
+
+
 def sitemap_urls(site: Site, plan: Plan) -> list[str]:
     """Return every indexable canonical URL: home, hubs, then landing pages."""
     return [site.base_url + hub.url for hub in plan.hubs] + [site.base_url + page.url for page in plan.pages]

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import LockHeld, Location, Problem
+from .errors import InputError, LockHeld, Location, Problem
 from .render import RenderedPage
 
 
@@ -73,9 +73,18 @@ def write_pages(staging: Path, pages: Iterable[RenderedPage]) -> int:
 
 def raise_duplicate(path: str) -> None:
     """Stop the build: two pages would be written to one file."""
-    from .errors import InputError
-
     raise InputError([Problem(Location("data"), f"two pages would be written to {path}")])
+
+
+def link_unchanged(out: Path, staging: Path, paths: Iterable[str]) -> None:
+    """Hard-link files that need no rebuild from `out` into `staging` (links keep their times)."""
+    made: set[Path] = set()
+    for path in paths:
+        target = staging / path
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        os.link(out / path, target)
 
 
 def swap_in(staging: Path, out: Path) -> None:

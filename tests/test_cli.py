@@ -11,7 +11,10 @@ def test_build_prints_counts_exclusions_and_time(make_site, tmp_path):
     result = run_cli("build", "--site", str(make_site()), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
-    assert first.startswith("Built 16 pages and 10 hubs (1 exact, 0 procedure, 0 denial, 15 data; 8 combinations excluded by 2 rules) in ")
+    assert first.startswith(
+        "Built 16 pages and 10 hubs (1 exact, 0 procedure, 0 denial, 15 data; 8 combinations excluded by 2 rules; "
+        "wrote 30 files) in "
+    )
     assert "  excluded 6: denial type 'non-formulary' only: drug" in result.output
 
 

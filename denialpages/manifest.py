@@ -1,0 +1,131 @@
+"""Incremental builds: what each output file was built from, kept in SQLite beside out/.
+
+A file's fingerprint hashes everything it shows: the site-wide inputs (templates, settings,
+facts, every record's name and URL, the generator's own code) and, for a landing page, its
+payer, procedure, denial type and content file. The manifest maps each file under out/ to the
+fingerprint and size it was written with. It is checked, never trusted: a manifest that does not
+open, has the wrong shape, or names files that are missing or of another size counts for
+nothing, and those files are built again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Location
+from .model import SiteData
+from .plan import PagePlan, Plan
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, size INTEGER NOT NULL)"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def digest(*parts: str) -> str:
+    """Return a short, stable hash of some strings."""
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def record_digest(record: object) -> str:
+    """Return a hash of a frozen record's values, ignoring where in its file it was read."""
+    if dataclasses.is_dataclass(record) and hasattr(record, "origin"):
+        record = dataclasses.replace(record, origin=Location(""))  # type: ignore[type-var]
+    return digest(repr(record))
+
+
+def tree_digest(folder: Path, pattern: str) -> str:
+    """Return a hash of every file matching `pattern` under `folder`, names and bytes."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for file in sorted(folder.rglob(pattern)):
+        hasher.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return hasher.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprints:
+    """How to fingerprint each output file of one build."""
+
+    site_wide: str
+    records: dict[str, str]
+    contents: dict[tuple[str, ...], str]
+
+    def page(self, page: PagePlan) -> str:
+        """Return a landing page's fingerprint."""
+        content = self.contents.get(page.content_key, "") if page.content_key else ""
+        return digest(self.site_wide, self.records["payer:" + page.payer],
+                      self.records["procedure:" + page.procedure],
+                      self.records["denial:" + page.denial_type], content)
+
+    def hub(self, kind: str, slug: str) -> str:
+        """Return a hub's fingerprint: the site-wide inputs and the record it is about."""
+        record = {"payer": "payer:", "procedure": "procedure:", "denial_type": "denial:"}.get(kind)
+        return digest(self.site_wide, self.records[record + slug]) if record else self.site_wide
+
+
+def manifest_path(out: Path) -> Path:
+    """Return where the manifest of `out` lives: beside it, never inside."""
+    return out.parent / f".{out.name}.manifest.sqlite"
+
+
+def read_manifest(out: Path) -> tuple[dict[str, tuple[str, int]], str | None]:
+    """Return {path: (fingerprint, size)} of what out/ holds, and a warning if it was unusable."""
+    path = manifest_path(out)
+    if not path.exists() or not out.is_dir():
+        return {}, None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                raise sqlite3.DatabaseError("quick_check failed")
+            rows = db.execute("SELECT path, fingerprint, size FROM files").fetchall()
+    except sqlite3.Error as error:
+        return {}, f"the incremental cache {path} is unreadable ({error}); building everything"
+    return {str(p): (str(f), int(s)) for p, f, s in rows}, None
+
+
+def still_valid(out: Path, known: dict[str, tuple[str, int]], path: str, fingerprint: str) -> bool:
+    """Return True when out/ already holds `path` built from `fingerprint` (size checked too)."""
+    entry = known.get(path)
+    if entry is None or entry[0] != fingerprint:
+        return False
+    try:
+        return (out / path).stat().st_size == entry[1]
+    except OSError:
+        return False
+
+
+def update_manifest(out: Path, written: Iterable[tuple[str, str, int]], removed: Iterable[str],
+                    replace_all: bool) -> None:
+    """Record what out/ now holds: upsert the files written, drop the ones removed, in one transaction."""
+    path = manifest_path(out)
+    if replace_all:
+        path.unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.execute(SCHEMA)
+            db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in removed))
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", written)
+    finally:
+        db.close()
+
+
+def fingerprints(root: Path, data: SiteData, plan: Plan) -> Fingerprints:
+    """Return the fingerprints of one build's inputs."""
+    site_wide = digest(
+        tree_digest(root / "templates", "*"),
+        tree_digest(PACKAGE, "*.py"),
+        record_digest(data.site),
+        *(record_digest(f) for f in sorted(data.facts.values(), key=lambda f: f.id)),
+        *(record_digest(p) for p in data.plan_types.values()),
+        *(f"{p.slug}={p.name}" for p in (*data.payers, *data.procedures, *data.denial_types)),
+        *(page.url for page in plan.pages),
+    )
+    records = {f"payer:{p.slug}": record_digest(p) for p in data.payers}
+    records |= {f"procedure:{p.slug}": record_digest(p) for p in data.procedures}
+    records |= {f"denial:{d.slug}": record_digest(d) for d in data.denial_types}
+    contents = {key: content.digest for key, content in data.content.items()}
+    return Fingerprints(site_wide, records, contents)

@@ -1,0 +1,140 @@
+"""Incremental and sharded builds: unchanged input writes nothing; shards add up to one build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import yaml
+
+from conftest import run_cli, snapshot
+from denialpages.manifest import manifest_path
+from denialpages.pipeline import Shard, build_site
+
+
+def times(folder):
+    return {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in folder.rglob("*")}
+
+
+def test_rebuild_with_nothing_changed_writes_no_file(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    first = build_site(root, out)
+    assert first.files == 16 + 10 + 1 + 3
+    before = times(out)
+    manifest = manifest_path(out).stat().st_mtime_ns
+    again = build_site(root, out)
+    assert again.files == 0
+    assert times(out) == before
+    assert manifest_path(out).stat().st_mtime_ns == manifest
+
+
+def test_changing_one_content_file_rewrites_only_the_page_that_shows_it(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    before = snapshot(out)
+    page = root / "content/cigna/cimt/prior-authorization.md"
+    page.write_text(page.read_text().replace("in blocks", "in blocks of visits"))
+    report = build_site(root, out)
+    assert report.files == 1
+    after = snapshot(out)
+    changed = {path for path in after if after[path] != before.get(path)}
+    assert changed == {"help/cigna/cimt/prior-authorization/index.html"}
+
+
+def test_changing_one_procedure_rewrites_its_pages_only(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    procedures = yaml.safe_load((root / "data/procedures.yaml").read_text())
+    procedures[0]["summary"] = "A changed summary."
+    (root / "data/procedures.yaml").write_text(yaml.safe_dump(procedures, sort_keys=False))
+    report = build_site(root, out)
+    assert report.files == 2 * 2 + 1  # 2 payers x 2 denial types apply to a surgery, and its hub
+
+
+def test_unchanged_files_keep_their_inode_and_time_after_a_partial_rebuild(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    keep = out / "help/humana/humira/step-therapy/index.html"
+    before = (keep.stat().st_ino, keep.stat().st_mtime_ns)
+    page = root / "content/cigna/cimt/prior-authorization.md"
+    page.write_text(page.read_text() + "\n")
+    build_site(root, out)
+    assert (keep.stat().st_ino, keep.stat().st_mtime_ns) == before
+
+
+@pytest.mark.parametrize("damage", [b"not a database at all", b""])
+def test_corrupt_cache_falls_back_to_a_full_build_with_a_warning(make_site, tmp_path, damage):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    expected = snapshot(out)
+    manifest_path(out).write_bytes(damage)
+    result = run_cli("build", "--site", str(root), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    if damage:
+        assert "warning: the incremental cache" in result.output
+    assert "wrote 30 files" in result.output
+    assert snapshot(out) == expected
+
+
+def test_a_file_changed_by_hand_in_out_is_rebuilt(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    expected = snapshot(out)
+    (out / "index.html").write_text("tampered")
+    (out / "help/cigna/cimt/prior-authorization/index.html").unlink()
+    assert build_site(root, out).files == 2
+    assert snapshot(out) == expected
+
+
+def test_full_flag_ignores_the_cache(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    assert build_site(root, out, full=True).files == 30
+
+
+def test_union_of_shards_is_byte_identical_to_one_build(make_site, tmp_path):
+    root = make_site()
+    build_site(root, tmp_path / "whole")
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    shard_outputs = []
+    for index in (1, 2, 3):
+        out = tmp_path / f"shard{index}"
+        build_site(root, out, shard=Shard(index, 3))
+        shard_outputs.append(snapshot(out))
+        shutil.copytree(out, merged, dirs_exist_ok=True)
+    site_wide = {"index.html", "404.html", "sitemap.xml", "robots.txt", "favicon.ico", "help/cigna/index.html"}
+    for name in site_wide:
+        assert len({s[name] for s in shard_outputs}) == 1, name
+    assert snapshot(merged) == snapshot(tmp_path / "whole")
+    pages = [{path for path in s if path.count("/") == 4} for s in shard_outputs]
+    assert all(p for p in pages) and not (pages[0] & pages[1])
+
+
+def test_parallel_build_matches_single_process_build(make_site, tmp_path):
+    root = make_site()
+    build_site(root, tmp_path / "one", jobs=1)
+    build_site(root, tmp_path / "two", jobs=2)
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+
+
+@pytest.mark.parametrize("shard", ["0/3", "4/3", "x", "1/0", "-1/2"])
+def test_bad_shard_is_a_usage_error(make_site, shard):
+    assert run_cli("build", "--site", str(make_site()), "--shard", shard).exit_code == 2
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "many"])
+def test_bad_jobs_is_a_usage_error(make_site, jobs):
+    assert run_cli("build", "--site", str(make_site()), "--jobs", jobs).exit_code == 2
+
+
+def test_removed_page_disappears_from_out(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    assert (out / "help/humana/index.html").exists()
+    payers = yaml.safe_load((root / "data/payers.yaml").read_text())
+    (root / "data/payers.yaml").write_text(yaml.safe_dump(payers[:1], sort_keys=False))
+    build_site(root, out)
+    assert not (out / "help/humana").exists()
+    assert os.listdir(out / "help") == ["cigna"]
