@@ -88,10 +88,12 @@ def check(site: str | None) -> None:
 @site_option
 def list_command(site: str | None) -> None:
     """Print every planned page: URL, payer, procedure, denial type, content layer."""
-    plan, _ = pipeline.list_pages(resolve_site(site))
-    click.echo("url\tpayer\tprocedure\tdenial_type\tlayer\tindexable")
-    for page in plan.pages:
-        click.echo(f"{page.url}\t{page.payer}\t{page.procedure}\t{page.denial_type}\t{page.layer}\tyes")
+    plan, standing = pipeline.list_pages(resolve_site(site))
+    click.echo("url\tpayer\tprocedure\tdenial_type\tlayer\tindexable\twhy")
+    for index, page in enumerate(plan.pages):
+        indexable = "yes" if standing.is_indexable(index) else "no"
+        click.echo(f"{page.url}\t{page.payer}\t{page.procedure}\t{page.denial_type}\t{page.layer}\t{indexable}"
+                   f"\t{standing.reason(index, plan)}")
 
 
 @cli.command()

@@ -20,6 +20,7 @@ from pathlib import Path
 from .errors import Location
 from .model import SiteData
 from .plan import PagePlan, Plan
+from .standing import Standing
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, size INTEGER NOT NULL)"
 PACKAGE = Path(__file__).resolve().parent
@@ -52,18 +53,21 @@ class Fingerprints:
     site_wide: str
     records: dict[str, str]
     contents: dict[tuple[str, ...], str]
+    standing: Standing
+    indexable: str  # a hash of which pages are indexable: hubs and sitemaps list them
 
-    def page(self, page: PagePlan) -> str:
-        """Return a landing page's fingerprint."""
+    def page(self, index: int, page: PagePlan) -> str:
+        """Return a landing page's fingerprint (its own indexability included)."""
         content = self.contents.get(page.content_key, "") if page.content_key else ""
-        return digest(self.site_wide, self.records["payer:" + page.payer],
+        return digest(self.site_wide, str(self.standing.is_indexable(index)), self.records["payer:" + page.payer],
                       self.records["procedure:" + page.procedure],
                       self.records["denial:" + page.denial_type], content)
 
     def hub(self, kind: str, slug: str) -> str:
         """Return a hub's fingerprint: the site-wide inputs and the record it is about."""
         record = {"payer": "payer:", "procedure": "procedure:", "denial_type": "denial:"}.get(kind)
-        return digest(self.site_wide, self.records[record + slug]) if record else self.site_wide
+        site_wide = digest(self.site_wide, self.indexable)
+        return digest(site_wide, self.records[record + slug]) if record else site_wide
 
 
 def manifest_path(out: Path) -> Path:
@@ -113,7 +117,7 @@ def update_manifest(out: Path, written: Iterable[tuple[str, str, int]], removed:
         db.close()
 
 
-def fingerprints(root: Path, data: SiteData, plan: Plan) -> Fingerprints:
+def fingerprints(root: Path, data: SiteData, plan: Plan, standing: Standing) -> Fingerprints:
     """Return the fingerprints of one build's inputs."""
     site_wide = digest(
         tree_digest(root / "templates", "*"),
@@ -128,4 +132,5 @@ def fingerprints(root: Path, data: SiteData, plan: Plan) -> Fingerprints:
     records |= {f"procedure:{p.slug}": record_digest(p) for p in data.procedures}
     records |= {f"denial:{d.slug}": record_digest(d) for d in data.denial_types}
     contents = {key: content.digest for key, content in data.content.items()}
-    return Fingerprints(site_wide, records, contents)
+    indexable = hashlib.blake2b(standing.flags(), digest_size=16).hexdigest()
+    return Fingerprints(site_wide, records, contents, standing, indexable)

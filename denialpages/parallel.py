@@ -36,7 +36,7 @@ def write_slice(renderer: Renderer, staging: Path, indices: Sequence[int]) -> li
     written = []
     made: set[Path] = set()
     for index in indices:
-        page = renderer.render_page(renderer.plan.pages[index])
+        page = renderer.render_page(index)
         target = staging / page.path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError
 from .load import load_site
+from .model import SiteData
+from .standing import Standing, assess
 from .manifest import Fingerprints, fingerprints, read_manifest, still_valid, update_manifest
 from .parallel import render_pages
 from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank
@@ -30,13 +33,14 @@ class BuildReport:
     seconds: float
     in_shard: int = 0
     warning: str | None = None
+    noindex: int = 0
 
     def summary(self, verb: str) -> str:
         """Return the one-line summary a command ends with."""
         excluded = sum(e.count for e in self.exclusions)
         layers = ", ".join(f"{n:,} {layer}" for layer, n in self.layers.items())
         wrote = f"; wrote {self.files:,} files" if verb == "Built" else ""
-        return (f"{verb} {self.pages:,} pages and {self.hubs:,} hubs ({layers}; {excluded:,} combinations "
+        return (f"{verb} {self.pages:,} pages ({self.noindex:,} noindex) and {self.hubs:,} hubs ({layers}; {excluded:,} combinations "
                 f"excluded by {len(self.exclusions)} rules{wrote}) in {self.seconds:.2f} s")
 
 
@@ -53,10 +57,11 @@ def check_site(root: Path) -> BuildReport:
     started = time.perf_counter()
     data = load_site(root)
     plan = plan_site(data)
-    renderer = Renderer(root, data, plan)
-    files = sum(1 for _ in itertools.chain(renderer.render_all(), site_files(root, data.site, plan)))
+    standing = assess_or_fail(data, plan)
+    renderer = Renderer(root, data, plan, standing)
+    files = sum(1 for _ in itertools.chain(renderer.render_all(), site_files(root, renderer)))
     return BuildReport(len(plan.pages), len(plan.hubs), files, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, noindex=count_noindex(standing))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +82,13 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     started = time.perf_counter()
     data = load_site(root)
     plan = plan_site(data)
-    renderer = Renderer(root, data, plan)
-    prints = fingerprints(root, data, plan)
+    standing = assess_or_fail(data, plan)
+    renderer = Renderer(root, data, plan, standing)
+    prints = fingerprints(root, data, plan, standing)
     with output_lock(out):
         recover(out)
         known, warning = ({}, None) if full else read_manifest(out)
-        pages = [(i, p.path, prints.page(p)) for i, p in enumerate(plan.pages) if shard.holds(p)]
+        pages = [(i, p.path, prints.page(i, p)) for i, p in enumerate(plan.pages) if shard.holds(p)]
         others = site_wide_prints(plan, prints)
         stale = [i for i, path, print_ in pages if not still_valid(out, known, path, print_)]
         stale_others = [path for path, print_ in others if not still_valid(out, known, path, print_)]
@@ -106,18 +112,31 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
                 swap_in(staging, out)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-            entries = [(plan.pages[i].path, prints.page(plan.pages[i]), size) for i, size in sizes.items()]
+            entries = [(plan.pages[i].path, prints.page(i, plan.pages[i]), size) for i, size in sizes.items()]
             entries += [(path, print_, (out / path).stat().st_size) for path, print_ in others if path in stale_others]
             update_manifest(out, entries, removed, replace_all=not known)
             written = len(sizes) + extra
     return BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started, len(pages), warning)
+                       time.perf_counter() - started, len(pages), warning, count_noindex(standing))
+
+
+def count_noindex(standing: Standing) -> int:
+    """Return how many landing pages are kept out of search indexes."""
+    return standing.flags().count(0)
+
+
+def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
+    """Return the search standing of every page; a near-copied hand-written page stops the build."""
+    standing = assess(data, plan)
+    if standing.problems:
+        raise InputError(list(standing.problems))
+    return standing
 
 
 def site_wide_prints(plan: Plan, prints: Fingerprints) -> list[tuple[str, str]]:
     """Return (path, fingerprint) of every file that is not a landing page."""
     found = [(hub.path, prints.hub(hub.kind, hub.slug)) for hub in plan.hubs]
-    return found + [(path, prints.site_wide) for path in ("404.html", *SITE_FILES)]
+    return found + [(path, prints.hub("site", "")) for path in ("404.html", *SITE_FILES)]
 
 
 def site_wide_files(renderer: Renderer, root: Path) -> Iterator[RenderedPage]:
@@ -125,10 +144,11 @@ def site_wide_files(renderer: Renderer, root: Path) -> Iterator[RenderedPage]:
     for hub in renderer.plan.hubs:
         yield renderer.render_hub(hub)
     yield renderer.render_not_found()
-    yield from site_files(root, renderer.data.site, renderer.plan)
+    yield from site_files(root, renderer)
 
 
-def list_pages(root: Path) -> tuple[Plan, dict[str, str]]:
-    """Return the plan and, per page URL, the content layer (stages 1-2 only)."""
-    plan = plan_site(load_site(root))
-    return plan, {page.url: page.layer for page in plan.pages}
+def list_pages(root: Path) -> tuple[Plan, Standing]:
+    """Return the plan and its search standing (stages 1-2 only)."""
+    data = load_site(root)
+    plan = plan_site(data)
+    return plan, assess_or_fail(data, plan)

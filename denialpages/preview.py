@@ -12,10 +12,13 @@ import base64
 import hashlib
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .hosting import CONTENT_ATTRIBUTE, CSP_META, extend_policy, read_csp
-from .plan import PagePlan
+from .plan import Plan
+from .standing import Standing
 
 # Polls /_reload: a new generation reloads the page; an error shows a fixed overlay until fixed.
 RELOAD_SCRIPT = (
@@ -31,13 +34,16 @@ RELOAD_SCRIPT = (
     "if(s.error){show(s.error);}else{hide();}setTimeout(poll,500);},function(){setTimeout(poll,1000);});}"
     "poll();})();"
 )
-# Hides the table rows that do not contain every word typed in the filter box.
+# Hides the table rows whose cells (all but "Why not") do not contain every word typed in the box.
 FILTER_SCRIPT = (
     '(function(){var box=document.getElementById("filter"),count=document.getElementById("count"),'
-    'rows=document.querySelectorAll("tbody tr");box.addEventListener("input",function(){'
+    'rows=document.querySelectorAll("tbody tr"),texts=[];'
+    "for(var i=0;i<rows.length;i++){var c=rows[i].cells,t=[];"
+    'for(var j=0;j<c.length-1;j++){t.push(c[j].textContent);}texts.push(t.join(" ").toLowerCase());}'
+    'box.addEventListener("input",function(){'
     "var words=box.value.toLowerCase().split(/\\s+/).filter(Boolean),shown=0;"
-    "for(var i=0;i<rows.length;i++){var text=rows[i].textContent.toLowerCase();"
-    "var keep=words.every(function(w){return text.indexOf(w)>=0;});rows[i].hidden=!keep;if(keep){shown++;}}"
+    "for(var i=0;i<rows.length;i++){var keep=words.every(function(w){return texts[i].indexOf(w)>=0;});"
+    "rows[i].hidden=!keep;if(keep){shown++;}}"
     'count.textContent=shown+" of "+rows.length+" pages";});})();'
 )
 INDEX_STYLE = (
@@ -75,23 +81,39 @@ def inject_reload(page: bytes, generation: int) -> bytes:
     return allow_reload(text).encode("utf-8")
 
 
-def index_row(page: PagePlan) -> str:
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One planned page as the /_preview/ table shows it."""
+
+    url: str
+    payer: str
+    procedure: str
+    denial_type: str
+    layer: str
+    is_indexable: bool
+    noindex_reason: str
+
+
+def index_rows(plan: Plan, standing: Standing) -> list[IndexRow]:
+    """Return a row per planned page, with its indexability and why not."""
+    return [IndexRow(page.url, page.payer, page.procedure, page.denial_type, page.layer,
+                     standing.is_indexable(index), standing.reason(index, plan))
+            for index, page in enumerate(plan.pages)]
+
+
+def index_row(row: IndexRow) -> str:
     """Return one table row: the page's link and its combination, layer and indexability."""
-    indexable = getattr(page, "is_indexable", True)
-    cells = (page.payer, page.procedure, page.denial_type, page.layer)
-    return (f'<tr><td><a href="{html.escape(page.url)}">{html.escape(page.url)}</a></td>'
+    cells = (row.payer, row.procedure, row.denial_type, row.layer)
+    return (f'<tr><td><a href="{html.escape(row.url)}">{html.escape(row.url)}</a></td>'
             + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells)
-            + ("<td>yes</td>" if indexable else '<td class="no">no</td>')
-            + f"<td>{html.escape(str(getattr(page, 'noindex_reason', '') or ''))}</td></tr>")
+            + ("<td>yes</td>" if row.is_indexable else '<td class="no">no</td>')
+            + f"<td>{html.escape(row.noindex_reason)}</td></tr>")
 
 
-def render_index(pages: Iterable[PagePlan], layers: Mapping[str, str], error: str) -> bytes:
+def render_index(rows: Sequence[IndexRow], error: str) -> bytes:
     """Return the /_preview/ page: every planned page in a table, with a filter box."""
-    pages = tuple(pages)
-    counts: dict[str, int] = {}
-    for layer in layers.values():
-        counts[layer] = counts.get(layer, 0) + 1
-    noindex = sum(1 for page in pages if not getattr(page, "is_indexable", True))
+    counts = Counter(row.layer for row in rows)
+    noindex = sum(1 for row in rows if not row.is_indexable)
     policy = (f"default-src 'none'; style-src {source_hash(INDEX_STYLE)}; "
               f"script-src {source_hash(FILTER_SCRIPT)}; base-uri 'none'; form-action 'none'")
     summary = ", ".join(f"{n:,} {layer}" for layer, n in sorted(counts.items()))
@@ -99,15 +121,16 @@ def render_index(pages: Iterable[PagePlan], layers: Mapping[str, str], error: st
         '<!doctype html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
-        f"<title>Preview: {len(pages):,} planned pages</title><style>{INDEX_STYLE}</style></head><body>",
-        f"<h1>{len(pages):,} planned pages</h1>",
+        f"<title>Preview: {len(rows):,} planned pages</title><style>{INDEX_STYLE}</style></head><body>",
+        f"<h1>{len(rows):,} planned pages</h1>",
         f"<pre>{html.escape(error)}</pre>" if error else "",
         f"<p>Content layers: {html.escape(summary) or 'none'}. Not indexable: {noindex:,}.</p>",
-        '<p><label for="filter">Filter (every word must match):</label><br>',
-        '<input id="filter" type="search" placeholder="payer, procedure, denial type, layer" autofocus></p>',
-        f'<p id="count" aria-live="polite">{len(pages):,} of {len(pages):,} pages</p>',
+        '<p><label for="filter">Filter by address, payer, procedure, denial type, layer or indexable '
+        "(every word must match):</label><br>",
+        '<input id="filter" type="search" placeholder="humana step-therapy exact" autofocus></p>',
+        f'<p id="count" aria-live="polite">{len(rows):,} of {len(rows):,} pages</p>',
         "<table><thead><tr>" + "".join(f'<th scope="col">{c}</th>' for c in COLUMNS) + "</tr></thead><tbody>",
-        *(index_row(page) for page in pages),
+        *(index_row(row) for row in rows),
         f"</tbody></table><script>{FILTER_SCRIPT}</script></body></html>",
     ]
     return "".join(parts).encode("utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from array import array
 import hashlib
 import json
 import re
@@ -20,6 +21,7 @@ from . import pagemeta as meta
 from .errors import InputError, Location, Problem
 from .minify import finish
 from .model import Fact, SiteData
+from .standing import Standing
 from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_link, hub_url, related_links
 
 
@@ -45,12 +47,14 @@ class Style:
 class Renderer:
     """Holds what every page shares for one build: the templates, lookups and the style."""
 
-    def __init__(self, root: Path, data: SiteData, plan: Plan) -> None:
+    def __init__(self, root: Path, data: SiteData, plan: Plan, standing: Standing) -> None:
         self.root = root
         self.data = data
         self.plan = plan
+        self.standing = standing
         self.env = make_environment(root)
         self.index = PageIndex(plan)
+        self.members = hub_members(plan)
         self.style = load_style(root)
         self.fragments: dict[tuple[str, ...], Markup] = {}
         self.payers = {p.slug: p for p in data.payers}
@@ -88,8 +92,9 @@ class Renderer:
             "price_line": meta.price_line(site),
         }
 
-    def page_context(self, page: PagePlan) -> dict[str, Any]:
+    def page_context(self, index: int) -> dict[str, Any]:
         """Return a landing page's template values."""
+        page = self.plan.pages[index]
         site = self.data.site
         payer = self.payers[page.payer]
         procedure = self.procedures[page.procedure]
@@ -122,6 +127,7 @@ class Renderer:
         return {
             **self.common(page.url),
             "fragments": fragments,
+            "robots": "index,follow" if self.standing.is_indexable(index) else "noindex,follow",
             "title": title,
             "description": description,
             "crumbs": crumbs,
@@ -154,7 +160,7 @@ class Renderer:
     def hub_context(self, hub: HubPlan) -> dict[str, Any]:
         """Return a hub page's template values."""
         site = self.data.site
-        heading, intro, groups = self.hub_contents(hub)
+        heading, intro, featured, groups = self.hub_contents(hub)
         crumbs = [meta.crumb("Home", "/"), meta.crumb(heading, hub.url)]
         description = intro if len(intro) <= 160 else intro[:157].rsplit(" ", 1)[0] + "…"
         title = f"{heading} | {site.name}"
@@ -166,13 +172,15 @@ class Renderer:
             "ld": json_ld(meta.web_page_ld(site, hub.url, title, description, crumbs, kind="CollectionPage")),
             "heading": heading,
             "intro": intro,
+            "featured": featured,
             "groups": groups,
         }
 
-    def hub_contents(self, hub: HubPlan) -> tuple[str, str, list[dict[str, Any]]]:
+    def hub_contents(self, hub: HubPlan) -> tuple[str, str, list[dict[str, str]], list[dict[str, Any]]]:
         """Return a hub's heading, introduction and groups of links."""
         site = self.data.site
-        pages = [p for p in self.plan.pages if getattr(p, _HUB_FIELD[hub.kind]) == hub.slug]
+        indices = self.members[hub.kind][hub.slug]
+        pages = [self.plan.pages[i] for i in indices]
         if hub.kind == "payer":
             payer = self.payers[hub.slug]
             intro = f"{payer.about} Pick the treatment and the reason on your denial notice."
@@ -191,10 +199,11 @@ class Renderer:
             group_by, name_of = "payer", lambda s: self.payers[s].name
             text_of = lambda p: self.procedures[p.procedure].name  # noqa: E731
             heading = f"{denial.name} denials"
+        featured = [self.describe(self.plan.pages[i]) for i in indices if self.standing.is_indexable(i)]
         groups: dict[str, list[dict[str, str]]] = {}
         for page in pages:
             groups.setdefault(getattr(page, group_by), []).append({"url": page.url, "text": text_of(page)})
-        return heading, intro, [
+        return heading, intro, featured, [
             {"name": name_of(slug), "url": hub_url(site, group_by, slug), "links": links}
             for slug, links in groups.items()
         ]
@@ -224,9 +233,10 @@ class Renderer:
         """Return one page, minified."""
         return finish(self.render_text(template, context, url)).encode("utf-8")
 
-    def render_page(self, page: PagePlan) -> RenderedPage:
-        """Return a landing page, rendered."""
-        return RenderedPage(page.path, self.render("page.html", self.page_context(page), page.url))
+    def render_page(self, index: int) -> RenderedPage:
+        """Return the landing page at `index` of the plan, rendered."""
+        page = self.plan.pages[index]
+        return RenderedPage(page.path, self.render("page.html", self.page_context(index), page.url))
 
     def render_hub(self, hub: HubPlan) -> RenderedPage:
         """Return home or a hub page, rendered."""
@@ -245,14 +255,20 @@ class Renderer:
 
     def render_all(self) -> Iterator[RenderedPage]:
         """Yield every page of the plan, then the hubs, then the 404 page."""
-        for page in self.plan.pages:
-            yield self.render_page(page)
+        for index in range(len(self.plan.pages)):
+            yield self.render_page(index)
         for hub in self.plan.hubs:
             yield self.render_hub(hub)
         yield self.render_not_found()
 
 
-_HUB_FIELD = {"payer": "payer", "procedure": "procedure", "denial_type": "denial_type"}
+def hub_members(plan: Plan) -> dict[str, dict[str, array]]:
+    """Return, per hub kind and slug, the indices of the pages that hub lists."""
+    members: dict[str, dict[str, array]] = {kind: {} for kind in HUB_PATTERNS}
+    for index, page in enumerate(plan.pages):
+        for kind, slug in (("payer", page.payer), ("procedure", page.procedure), ("denial_type", page.denial_type)):
+            members[kind].setdefault(slug, array("I")).append(index)
+    return members
 
 
 class MinifiedTemplates(jinja2.FileSystemLoader):

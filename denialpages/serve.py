@@ -24,7 +24,7 @@ from . import pipeline
 from .errors import UsageProblem
 from .fields import Record
 from .load import read_site
-from .preview import inject_reload, render_index
+from .preview import index_rows, inject_reload, render_index
 from .watch import WATCHED, snapshot_sources, watch_sources
 from .yamlsrc import load_yaml_file
 
@@ -166,10 +166,10 @@ class Preview:
             if self._index and self._index[0] == state.generation:
                 return self._index[1]
         try:
-            plan, layers = pipeline.list_pages(self.root)
+            rows = index_rows(*pipeline.list_pages(self.root))
         except click.ClickException as error:
-            return render_index((), {}, error.format_message())
-        page = render_index(plan.pages, layers, "")
+            return render_index((), error.format_message())
+        page = render_index(rows, "")
         with self._lock:
             self._index = (state.generation, page)
         return page

@@ -7,15 +7,17 @@ from xml.sax.saxutils import escape
 
 from .model import Site
 from .plan import Plan
-from .render import RenderedPage
+from .render import RenderedPage, Renderer
+from .standing import Standing
 
 
 SITE_FILES = ("sitemap.xml", "robots.txt", "favicon.ico")
 
 
-def sitemap_urls(site: Site, plan: Plan) -> list[str]:
-    """Return every indexable canonical URL: home, hubs, then landing pages."""
-    return [site.base_url + hub.url for hub in plan.hubs] + [site.base_url + page.url for page in plan.pages]
+def sitemap_urls(site: Site, plan: Plan, standing: Standing) -> list[str]:
+    """Return every indexable canonical URL: home, hubs, then indexable landing pages."""
+    pages = [site.base_url + page.url for i, page in enumerate(plan.pages) if standing.is_indexable(i)]
+    return [site.base_url + hub.url for hub in plan.hubs] + pages
 
 
 def render_sitemap(urls: list[str]) -> bytes:
@@ -32,11 +34,12 @@ def render_robots(site: Site) -> bytes:
     return f"User-agent: *\nAllow: /\n\nSitemap: {site.base_url}/sitemap.xml\n".encode()
 
 
-def site_files(root: Path, site: Site, plan: Plan) -> list[RenderedPage]:
+def site_files(root: Path, renderer: Renderer) -> list[RenderedPage]:
     """Return the files beside the pages: sitemap, robots.txt, favicon."""
+    site, plan = renderer.data.site, renderer.plan
     favicon = (root / "templates" / "favicon.ico").read_bytes()
     return [
-        RenderedPage("sitemap.xml", render_sitemap(sitemap_urls(site, plan))),
+        RenderedPage("sitemap.xml", render_sitemap(sitemap_urls(site, plan, renderer.standing))),
         RenderedPage("robots.txt", render_robots(site)),
         RenderedPage("favicon.ico", favicon),
     ]

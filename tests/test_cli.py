@@ -12,7 +12,7 @@ def test_build_prints_counts_exclusions_and_time(make_site, tmp_path):
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
     assert first.startswith(
-        "Built 16 pages and 10 hubs (1 exact, 0 procedure, 0 denial, 15 data; 8 combinations excluded by 2 rules; "
+        "Built 16 pages (16 noindex) and 10 hubs (1 exact, 0 procedure, 0 denial, 15 data; 8 combinations excluded by 2 rules; "
         "wrote 30 files) in "
     )
     assert "  excluded 6: denial type 'non-formulary' only: drug" in result.output
@@ -42,9 +42,11 @@ def test_list_prints_one_line_per_planned_page(make_site):
     result = run_cli("list", "--site", str(make_site()))
     assert result.exit_code == 0
     rows = [line.split("\t") for line in result.output.splitlines()]
-    assert rows[0] == ["url", "payer", "procedure", "denial_type", "layer", "indexable"]
+    assert rows[0] == ["url", "payer", "procedure", "denial_type", "layer", "indexable", "why"]
     assert len(rows) == 1 + 16
-    assert ["/help/cigna/cimt/prior-authorization/", "cigna", "cimt", "prior-authorization", "exact", "yes"] in rows
+    row = next(r for r in rows if r[0] == "/help/cigna/cimt/prior-authorization/")
+    assert row[1:6] == ["cigna", "cimt", "prior-authorization", "exact", "no"]
+    assert row[6].startswith("24 distinctive words (needs 150)")
 
 
 @pytest.mark.parametrize("out", ["/", ".", "data", "templates/x", "site.yaml"])
