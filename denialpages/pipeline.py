@@ -13,11 +13,12 @@ from .errors import InputError
 from .load import load_site
 from .model import SiteData
 from .standing import Standing, assess
-from .manifest import Fingerprints, fingerprints, read_manifest, still_valid, update_manifest
+from .ledger import Ledger, update_ledger, write_ledger
+from .manifest import digest, fingerprints, read_manifest, still_valid, update_manifest
 from .parallel import render_pages
 from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank
 from .render import RenderedPage, Renderer
-from .sitemap import SITE_FILES, site_files
+from .sitemap import site_files
 from .write import link_unchanged, output_lock, recover, staging_dir, swap_in, write_pages
 
 
@@ -58,8 +59,9 @@ def check_site(root: Path) -> BuildReport:
     data = load_site(root)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
+    ledger = ledger_or_fail(root, data, plan)
     renderer = Renderer(root, data, plan, standing)
-    files = sum(1 for _ in itertools.chain(renderer.render_all(), site_files(root, renderer)))
+    files = sum(1 for _ in itertools.chain(renderer.render_all(), site_files(root, renderer, ledger)))
     return BuildReport(len(plan.pages), len(plan.hubs), files, plan.exclusions, count_layers(plan),
                        time.perf_counter() - started, noindex=count_noindex(standing))
 
@@ -83,41 +85,56 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     data = load_site(root)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
+    ledger = ledger_or_fail(root, data, plan)
     renderer = Renderer(root, data, plan, standing)
     prints = fingerprints(root, data, plan, standing)
+    site_wide = {f.path: f for f in site_wide_files(renderer, root, ledger)}
     with output_lock(out):
         recover(out)
         known, warning = ({}, None) if full else read_manifest(out)
-        pages = [(i, p.path, prints.page(i, p)) for i, p in enumerate(plan.pages) if shard.holds(p)]
-        others = site_wide_prints(plan, prints)
-        stale = [i for i, path, print_ in pages if not still_valid(out, known, path, print_)]
-        stale_others = [path for path, print_ in others if not still_valid(out, known, path, print_)]
-        planned = {path for _, path, _ in pages} | {path for path, _ in others}
-        removed = [path for path in known if path not in planned]
+        wanted = {p.path: prints.page(i, p) for i, p in enumerate(plan.pages) if shard.holds(p)}
+        wanted |= {path: digest(f.body.hex()) for path, f in site_wide.items()}
+        stale = {path for path, print_ in wanted.items() if not still_valid(out, known, path, print_)}
+        removed = [path for path in known if path not in wanted]
         written = 0
-        if stale or stale_others or removed or not out.is_dir():
+        if stale or removed or not out.is_dir():
+            indices = [i for i, p in enumerate(plan.pages) if p.path in stale and shard.holds(p)]
             staging = staging_dir(out)
             try:
-                link_unchanged(out, staging, planned - {plan.pages[i].path for i in stale} - set(stale_others))
-                tick = progress or (lambda done, total: None)
-                total, done = len(stale), 0
-
-                def advance(count: int) -> None:
-                    nonlocal done
-                    done += count
-                    tick(done, total)
-
-                sizes = render_pages(renderer, staging, stale, jobs, advance)
-                extra = write_pages(staging, (f for f in site_wide_files(renderer, root) if f.path in stale_others))
+                link_unchanged(out, staging, wanted.keys() - stale)
+                render_pages(renderer, staging, indices, jobs, progress_counter(len(indices), progress))
+                write_pages(staging, (f for path, f in site_wide.items() if path in stale))
                 swap_in(staging, out)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-            entries = [(plan.pages[i].path, prints.page(i, plan.pages[i]), size) for i, size in sizes.items()]
-            entries += [(path, print_, (out / path).stat().st_size) for path, print_ in others if path in stale_others]
+            entries = [(path, wanted[path], (out / path).stat().st_size) for path in sorted(stale)]
             update_manifest(out, entries, removed, replace_all=not known)
-            written = len(sizes) + extra
+            written = len(stale)
+        write_ledger(root, ledger)
     return BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started, len(pages), warning, count_noindex(standing))
+                       time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
+                       count_noindex(standing))
+
+
+def progress_counter(total: int, report: Callable[[int, int], None] | None) -> Callable[[int], None]:
+    """Return a callback that adds up pages done and passes (done, total) to `report`."""
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if report:
+            report(done, total)
+
+    return advance
+
+
+def ledger_or_fail(root: Path, data: SiteData, plan: Plan) -> Ledger:
+    """Return the URL ledger after this build; a URL that would vanish unannounced stops it."""
+    ledger, problems = update_ledger(root, data, plan)
+    if problems:
+        raise InputError(problems)
+    return ledger
 
 
 def count_noindex(standing: Standing) -> int:
@@ -133,18 +150,12 @@ def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
     return standing
 
 
-def site_wide_prints(plan: Plan, prints: Fingerprints) -> list[tuple[str, str]]:
-    """Return (path, fingerprint) of every file that is not a landing page."""
-    found = [(hub.path, prints.hub(hub.kind, hub.slug)) for hub in plan.hubs]
-    return found + [(path, prints.hub("site", "")) for path in ("404.html", *SITE_FILES)]
-
-
-def site_wide_files(renderer: Renderer, root: Path) -> Iterator[RenderedPage]:
-    """Yield every file that is not a landing page: hubs, 404, sitemap, robots.txt, favicon."""
+def site_wide_files(renderer: Renderer, root: Path, ledger: Ledger) -> Iterator[RenderedPage]:
+    """Yield every file that is not a landing page: hubs, 404, sitemaps, robots.txt, redirects."""
     for hub in renderer.plan.hubs:
         yield renderer.render_hub(hub)
     yield renderer.render_not_found()
-    yield from site_files(root, renderer)
+    yield from site_files(root, renderer, ledger)
 
 
 def list_pages(root: Path) -> tuple[Plan, Standing]:

@@ -22,7 +22,7 @@ from .errors import InputError, Location, Problem
 from .minify import finish
 from .model import Fact, SiteData
 from .standing import Standing
-from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_link, hub_url, related_links
+from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_link, hub_url, output_path, related_links
 
 
 FRAGMENT_CACHE_SIZE = 4096
@@ -42,6 +42,11 @@ class Style:
 
     css: str
     csp_hash: str
+
+    @property
+    def policy(self) -> str:
+        """Return the Content-Security-Policy every page carries (meta tag and _headers)."""
+        return f"default-src 'none'; style-src '{self.csp_hash}'; img-src 'self'; base-uri 'none'; form-action 'none'"
 
 
 class Renderer:
@@ -88,6 +93,7 @@ class Renderer:
             "procedures": self.data.procedures,
             "denial_types": self.data.denial_types,
             "robots": "index,follow",
+            "csp": self.style.policy,
             "og_type": "article",
             "price_line": meta.price_line(site),
         }
@@ -252,6 +258,11 @@ class Renderer:
         context = {**self.common("/404.html"), "title": title, "description": description,
                    "ld": json_ld(ld), "robots": "noindex,follow"}
         return RenderedPage("404.html", self.render("404.html", context, "/404.html"))
+
+    def render_redirect(self, old: str, target: str) -> RenderedPage:
+        """Return the page left at an old URL: it sends readers and crawlers to the new one."""
+        context = {"site": self.data.site, "style": self.style, "csp": self.style.policy, "target": target}
+        return RenderedPage(output_path(old), self.render("redirect.html", context, old))
 
     def render_all(self) -> Iterator[RenderedPage]:
         """Yield every page of the plan, then the hubs, then the 404 page."""

@@ -1,32 +1,62 @@
-"""Site-wide files: sitemap.xml, robots.txt and the favicon (pure: they return bytes)."""
+"""Site-wide files: sitemaps, robots.txt, favicon, redirect pages, _headers and _redirects."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from .hosting import hosting_files
+from .ledger import Ledger
 from .model import Site
-from .plan import Plan
 from .render import RenderedPage, Renderer
-from .standing import Standing
+
+NAMESPACE = "http://www.sitemaps.org/schemas/sitemap/0.9"
+MAX_URLS = 50_000  # the sitemap protocol's limit per file
+MAX_BYTES = 50 * 1024 * 1024
+GONE = 410
 
 
-SITE_FILES = ("sitemap.xml", "robots.txt", "favicon.ico")
+def sitemap_groups(renderer: Renderer, ledger: Ledger) -> dict[str, list[tuple[str, str]]]:
+    """Return the indexable (URL, lastmod) pairs grouped by child sitemap: 'site', then each payer."""
+    site, plan, standing = renderer.data.site, renderer.plan, renderer.standing
+    groups: dict[str, list[tuple[str, str]]] = {"site": [(site.base_url + hub.url, "") for hub in plan.hubs]}
+    for index, page in enumerate(plan.pages):
+        if standing.is_indexable(index):
+            groups.setdefault(page.payer, []).append((site.base_url + page.url, ledger.lastmod(page.url)))
+    return groups
 
 
-def sitemap_urls(site: Site, plan: Plan, standing: Standing) -> list[str]:
-    """Return every indexable canonical URL: home, hubs, then indexable landing pages."""
-    pages = [site.base_url + page.url for i, page in enumerate(plan.pages) if standing.is_indexable(i)]
-    return [site.base_url + hub.url for hub in plan.hubs] + pages
-
-
-def render_sitemap(urls: list[str]) -> bytes:
-    """Return a sitemap.xml listing `urls`."""
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">']
-    lines += [f"<url><loc>{escape(url)}</loc></url>" for url in urls]
+def render_urlset(urls: list[tuple[str, str]]) -> bytes:
+    """Return a <urlset> sitemap of (URL, lastmod) pairs."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<urlset xmlns="{NAMESPACE}">']
+    for url, lastmod in urls:
+        when = f"<lastmod>{lastmod}</lastmod>" if lastmod else ""
+        lines.append(f"<url><loc>{escape(url)}</loc>{when}</url>")
     lines.append("</urlset>")
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def render_index(site: Site, children: list[str]) -> bytes:
+    """Return a <sitemapindex> naming child sitemaps by their paths under out/."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<sitemapindex xmlns="{NAMESPACE}">']
+    lines += [f"<sitemap><loc>{escape(site.base_url + '/' + child)}</loc></sitemap>" for child in children]
+    lines.append("</sitemapindex>")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def sitemaps(site: Site, groups: dict[str, list[tuple[str, str]]], max_urls: int = MAX_URLS) -> list[RenderedPage]:
+    """Return sitemap.xml alone, or, past the protocol's limits, an index of one child per payer."""
+    every = [pair for urls in groups.values() for pair in urls]
+    single = render_urlset(every)
+    if len(every) <= max_urls and len(single) <= MAX_BYTES:
+        return [RenderedPage("sitemap.xml", single)]
+    children = []
+    for name, urls in groups.items():
+        for part, start in enumerate(range(0, len(urls), max_urls), start=1):
+            path = f"sitemaps/{name}.xml" if start == 0 else f"sitemaps/{name}-{part}.xml"
+            children.append(RenderedPage(path, render_urlset(urls[start : start + max_urls])))
+    return [RenderedPage("sitemap.xml", render_index(site, [c.path for c in children])), *children]
 
 
 def render_robots(site: Site) -> bytes:
@@ -34,12 +64,15 @@ def render_robots(site: Site) -> bytes:
     return f"User-agent: *\nAllow: /\n\nSitemap: {site.base_url}/sitemap.xml\n".encode()
 
 
-def site_files(root: Path, renderer: Renderer) -> list[RenderedPage]:
-    """Return the files beside the pages: sitemap, robots.txt, favicon."""
-    site, plan = renderer.data.site, renderer.plan
-    favicon = (root / "templates" / "favicon.ico").read_bytes()
-    return [
-        RenderedPage("sitemap.xml", render_sitemap(sitemap_urls(site, plan, renderer.standing))),
-        RenderedPage("robots.txt", render_robots(site)),
-        RenderedPage("favicon.ico", favicon),
-    ]
+def site_files(root: Path, renderer: Renderer, ledger: Ledger) -> Iterator[RenderedPage]:
+    """Yield the files beside the pages: sitemaps, robots.txt, favicon, redirects, host rules."""
+    site = renderer.data.site
+    yield from sitemaps(site, sitemap_groups(renderer, ledger))
+    yield RenderedPage("robots.txt", render_robots(site))
+    yield RenderedPage("favicon.ico", (root / "templates" / "favicon.ico").read_bytes())
+    for old, target in ledger.redirects:
+        yield renderer.render_redirect(old, target)
+    rules = [(old, target, 301) for old, target in ledger.redirects]
+    rules += [(url, "/404.html", GONE) for url in ledger.removed]
+    html_urls = (page.url for page in (*renderer.plan.pages, *renderer.plan.hubs))  # cache rules by folder
+    yield from hosting_files(renderer.style.policy, html_urls, rules)

@@ -13,7 +13,7 @@ def test_build_prints_counts_exclusions_and_time(make_site, tmp_path):
     first = result.output.splitlines()[0]
     assert first.startswith(
         "Built 16 pages (16 noindex) and 10 hubs (1 exact, 0 procedure, 0 denial, 15 data; 8 combinations excluded by 2 rules; "
-        "wrote 30 files) in "
+        "wrote 32 files) in "
     )
     assert "  excluded 6: denial type 'non-formulary' only: drug" in result.output
 

@@ -20,7 +20,7 @@ def times(folder):
 def test_rebuild_with_nothing_changed_writes_no_file(make_site, tmp_path):
     root, out = make_site(), tmp_path / "out"
     first = build_site(root, out)
-    assert first.files == 16 + 10 + 1 + 3
+    assert first.files == 16 + 10 + 1 + 5  # pages, hubs, 404, sitemap, robots, favicon, _headers, _redirects
     before = times(out)
     manifest = manifest_path(out).stat().st_mtime_ns
     again = build_site(root, out)
@@ -73,7 +73,7 @@ def test_corrupt_cache_falls_back_to_a_full_build_with_a_warning(make_site, tmp_
     assert result.exit_code == 0, result.output
     if damage:
         assert "warning: the incremental cache" in result.output
-    assert "wrote 30 files" in result.output
+    assert "wrote 32 files" in result.output
     assert snapshot(out) == expected
 
 
@@ -90,7 +90,7 @@ def test_a_file_changed_by_hand_in_out_is_rebuilt(make_site, tmp_path):
 def test_full_flag_ignores_the_cache(make_site, tmp_path):
     root, out = make_site(), tmp_path / "out"
     build_site(root, out)
-    assert build_site(root, out, full=True).files == 30
+    assert build_site(root, out, full=True).files == 32
 
 
 def test_union_of_shards_is_byte_identical_to_one_build(make_site, tmp_path):
@@ -135,6 +135,9 @@ def test_removed_page_disappears_from_out(make_site, tmp_path):
     assert (out / "help/humana/index.html").exists()
     payers = yaml.safe_load((root / "data/payers.yaml").read_text())
     (root / "data/payers.yaml").write_text(yaml.safe_dump(payers[:1], sort_keys=False))
+    retired = [{"url": line.split("\t")[0], "reason": "payer dropped"}
+               for line in (root / "ledger/urls.tsv").read_text().splitlines() if line.startswith("/help/humana/")]
+    (root / "data/removed.yaml").write_text(yaml.safe_dump(retired))
     build_site(root, out)
     assert not (out / "help/humana").exists()
     assert os.listdir(out / "help") == ["cigna"]
