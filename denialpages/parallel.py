@@ -13,6 +13,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from .errors import InputError
 from .render import Renderer
 
 SLICE = 256
@@ -37,6 +38,9 @@ def write_slice(renderer: Renderer, staging: Path, indices: Sequence[int]) -> li
     made: set[Path] = set()
     for index in indices:
         page = renderer.render_page(index)
+        broken = renderer.broken_links(index, page.body)
+        if broken:
+            raise InputError(broken)
         target = staging / page.path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_lin
 
 
 FRAGMENT_CACHE_SIZE = 4096
+INTERNAL_LINK = re.compile(r'href="(/[^"]*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,11 @@ class Renderer:
         self.env = make_environment(root)
         self.index = PageIndex(plan)
         self.members = hub_members(plan)
+        self.fixed_targets = {"/", "/404.html", "/favicon.ico", "/sitemap.xml", *(hub.url for hub in plan.hubs)}
+        self.page_url = re.compile(re.escape(data.site.url_pattern).replace(
+            r"\{payer\}", "(?P<payer>[a-z0-9-]+)").replace(
+            r"\{procedure\}", "(?P<procedure>[a-z0-9-]+)").replace(
+            r"\{denial_type\}", "(?P<denial>[a-z0-9-]+)"))
         self.style = load_style(root)
         self.fragments: dict[tuple[str, ...], Markup] = {}
         self.payers = {p.slug: p for p in data.payers}
@@ -258,6 +264,26 @@ class Renderer:
         context = {**self.common("/404.html"), "title": title, "description": description,
                    "ld": json_ld(ld), "robots": "noindex,follow"}
         return RenderedPage("404.html", self.render("404.html", context, "/404.html"))
+
+    def resolves(self, href: str) -> bool:
+        """Return True when a site-relative link points at a page or file this build writes."""
+        path = href.split("#", 1)[0].split("?", 1)[0]
+        if path in self.fixed_targets:
+            return True
+        found = self.page_url.fullmatch(path)
+        return bool(found and self.index.get(found["payer"], found["procedure"], found["denial"]))
+
+    def broken_links(self, index: int, body: bytes) -> list[Problem]:
+        """Return a Problem for each internal link on a rendered page that leads nowhere."""
+        page = self.plan.pages[index]
+        content = self.data.content.get(page.content_key) if page.content_key else None
+        problems = []
+        for href in INTERNAL_LINK.findall(body.decode("utf-8")):
+            if not self.resolves(href):
+                from_content = content is not None and any(f'href="{href}"' in html for _, html in content.sections)
+                where = content.origin if from_content and content else Location("templates/page.html")
+                problems.append(Problem(where, f"{page.url} links to {href}, which this build does not write"))
+        return problems
 
     def render_redirect(self, old: str, target: str) -> RenderedPage:
         """Return the page left at an old URL: it sends readers and crawlers to the new one."""

@@ -165,3 +165,26 @@ def test_pages_are_what_htmlmin_makes_of_them(bundled_out, plan):
     for path in sample:
         text = (bundled_out / path).read_text(encoding="utf-8")
         assert minify(text) == text, path
+
+
+def test_every_page_is_reachable_from_home_and_indexable_ones_within_three_clicks(bundled_out, plan):
+    from collections import deque
+
+    def links(url):
+        path = bundled_out / (url.lstrip("/") + "index.html" if url.endswith("/") else url.lstrip("/"))
+        return {link for _, attr, link, _ in parse(path).iterlinks() if attr == "href" and link.startswith("/")
+                and not link.endswith((".ico", ".xml", ".txt"))}
+
+    depth = {"/": 0}
+    queue = deque(["/"])
+    while queue:
+        url = queue.popleft()
+        for target in links(url):
+            if target not in depth:
+                depth[target] = depth[url] + 1
+                queue.append(target)
+    missing = [page.url for page in plan.pages if page.url not in depth]
+    assert missing == []
+    robots = {page.url: parse(bundled_out / page.path).cssselect("meta[name=robots]")[0].get("content")
+              for page in plan.pages}
+    assert all(depth[url] <= 3 for url, value in robots.items() if value.startswith("index"))

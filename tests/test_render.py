@@ -125,3 +125,17 @@ def test_every_small_site_page_is_htmlmins_fixed_point(built):
     for file in built.rglob("*.html"):
         text = file.read_text(encoding="utf-8")
         assert minify(text) == text, file
+
+
+def test_a_content_link_to_a_page_that_does_not_exist_fails_the_build(make_site, tmp_path):
+    from conftest import CONTENT
+
+    broken = CONTENT.replace("Ask for a retro review.", "See [Humana's page](/help/humana/cimt/no-such-denial/).")
+    root = make_site(site_files(**{"content/cigna/cimt/prior-authorization.md": broken}))
+    result = run_cli("build", "--site", str(root), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert ("content/cigna/cimt/prior-authorization.md:1: /help/cigna/cimt/prior-authorization/ links to "
+            "/help/humana/cimt/no-such-denial/, which this build does not write") in result.output
+    good = CONTENT.replace("Ask for a retro review.", "See [Humana's page](/help/humana/cimt/step-therapy/).")
+    root = make_site(site_files(**{"content/cigna/cimt/prior-authorization.md": good}), name="good")
+    assert run_cli("build", "--site", str(root), "--out", str(tmp_path / "out")).exit_code == 0
