@@ -11,6 +11,8 @@ import click
 
 from . import pipeline
 from .errors import UsageProblem
+from .scaffold import write_scaffold
+from .serve import serve_site
 
 REPORT_BUGS = "This is a bug in the generator. Please report it with the traceback above to the DenialHelp site team."
 SOURCE_FOLDERS = ("data", "content", "templates")
@@ -99,12 +101,12 @@ def list_command(site: str | None) -> None:
 @cli.command()
 @site_option
 @out_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (others get a warning).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (any other gets a warning).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port (0: any free one).")
 def serve(site: str | None, out: str | None, host: str, port: int) -> None:
     """Build, serve --out on 127.0.0.1, rebuild and reload the page on every edit."""
-    from .serve import serve_site
-
     root = resolve_site(site)
     serve_site(root, resolve_out(root, out), host, port)
 
@@ -117,12 +119,12 @@ def serve(site: str | None, out: str | None, host: str, port: int) -> None:
 @click.option("--force", is_flag=True, help="Replace the content file if it exists.")
 def new(site: str | None, payer: str, procedure: str, denial: str, force: bool) -> None:
     """Write content/PAYER/PROCEDURE/DENIAL.md, pre-filled from the data."""
-    from .scaffold import write_scaffold
-
     root = resolve_site(site)
     written = write_scaffold(root, payer, procedure, denial, force)
     click.echo(f"Wrote {root / written.path}\nPage: {written.url}\n"
-               f"Preview: run `python build.py serve`, then open {written.preview_url}")
+               f"Preview: run `python build.py serve`, then open {written.preview_url}\n"
+               "Replace each TODO line with what you know; `python build.py check` says when the page "
+               "is too close to another.")
 
 
 def main() -> None:

@@ -18,10 +18,10 @@ from .render import Renderer
 
 SLICE = 256
 # Set in each worker by _start_worker (inherited through fork); the main process never sets it.
-_worker: tuple[Renderer, Path] | None = None
+_worker: tuple[Renderer, Path | None] | None = None
 
 
-def _start_worker(renderer: Renderer, staging: Path) -> None:
+def _start_worker(renderer: Renderer, staging: Path | None) -> None:
     global _worker  # noqa: PLW0603 (one renderer per worker process, see the module docstring)
     _worker = (renderer, staging)
 
@@ -32,8 +32,8 @@ def _render_slice(indices: Sequence[int]) -> list[tuple[int, int]]:
     return write_slice(renderer, staging, indices)
 
 
-def write_slice(renderer: Renderer, staging: Path, indices: Sequence[int]) -> list[tuple[int, int]]:
-    """Render and write the pages at `indices`; return (index, size) for each."""
+def write_slice(renderer: Renderer, staging: Path | None, indices: Sequence[int]) -> list[tuple[int, int]]:
+    """Render the pages at `indices` and write them under `staging` (None: check only); return sizes."""
     written = []
     made: set[Path] = set()
     for index in indices:
@@ -41,12 +41,14 @@ def write_slice(renderer: Renderer, staging: Path, indices: Sequence[int]) -> li
         broken = renderer.broken_links(index, page.body)
         if broken:
             raise InputError(broken)
+        written.append((index, len(page.body)))
+        if staging is None:
+            continue
         target = staging / page.path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
         target.write_bytes(page.body)
-        written.append((index, len(page.body)))
     return written
 
 
@@ -56,7 +58,7 @@ def slices(indices: Sequence[int], size: int = SLICE) -> Iterator[Sequence[int]]
         yield indices[start : start + size]
 
 
-def render_pages(renderer: Renderer, staging: Path, indices: Sequence[int], jobs: int,
+def render_pages(renderer: Renderer, staging: Path | None, indices: Sequence[int], jobs: int,
                  progress: Callable[[int], None]) -> dict[int, int]:
     """Render the pages at `indices` into `staging` with `jobs` processes; return their sizes."""
     sizes: dict[int, int] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -53,15 +52,16 @@ def count_layers(plan: Plan) -> dict[str, int]:
     return counts
 
 
-def check_site(root: Path) -> BuildReport:
-    """Load, plan and render every page in memory; write nothing. Raises InputError."""
+def check_site(root: Path, jobs: int = 1) -> BuildReport:
+    """Load, plan and render every page in memory, links checked; write nothing. Raises InputError."""
     started = time.perf_counter()
     data = load_site(root)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     ledger = ledger_or_fail(root, data, plan)
     renderer = Renderer(root, data, plan, standing)
-    files = sum(1 for _ in itertools.chain(renderer.render_all(), site_files(root, renderer, ledger)))
+    sizes = render_pages(renderer, None, range(len(plan.pages)), jobs, lambda count: None)
+    files = len(sizes) + sum(1 for _ in site_wide_files(renderer, root, ledger))
     return BuildReport(len(plan.pages), len(plan.hubs), files, plan.exclusions, count_layers(plan),
                        time.perf_counter() - started, noindex=count_noindex(standing))
 
@@ -79,8 +79,11 @@ class Shard:
 
 
 def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), full: bool = False,
-               progress: Callable[[int, int], None] | None = None) -> BuildReport:
-    """Build the site at `root` into `out`; only what changed is rendered, then swapped in whole."""
+               progress: Callable[[int, int], None] | None = None, record: bool = True) -> BuildReport:
+    """Build the site at `root` into `out`; only what changed is rendered, then swapped in whole.
+
+    `record=False` (a preview) leaves the URL ledger as it was, so drafts move no lastmod.
+    """
     started = time.perf_counter()
     data = load_site(root)
     plan = plan_site(data)
@@ -109,11 +112,27 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
                 shutil.rmtree(staging, ignore_errors=True)
             entries = [(path, wanted[path], (out / path).stat().st_size) for path in sorted(stale)]
             update_manifest(out, entries, removed, replace_all=not known)
+            write_changes(out, stale, known, removed)
             written = len(stale)
-        write_ledger(root, ledger)
+        if record:
+            write_ledger(root, ledger)
     return BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
                        time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
                        count_noindex(standing))
+
+
+def write_changes(out: Path, stale: set[str], known: dict[str, tuple[str, int]], removed: list[str]) -> None:
+    """Write beside out/ the URLs this build added, changed and removed (for IndexNow and logs)."""
+    lines = [f"{'changed' if path in known else 'added'}\t{url_of(path)}" for path in sorted(stale)]
+    lines += [f"removed\t{url_of(path)}" for path in sorted(removed)]
+    (out.parent / f"{out.name}-changes.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def url_of(path: str) -> str:
+    """Return the site path a file under out/ is served at."""
+    if path.endswith("index.html"):
+        return "/" + path[: -len("index.html")]
+    return "/" + (path[: -len(".html")] if path.endswith(".html") and path != "404.html" else path)
 
 
 def progress_counter(total: int, report: Callable[[int, int], None] | None) -> Callable[[int], None]:

@@ -139,7 +139,7 @@ class Preview:
     def rebuild(self) -> BuildState:
         """Build into out/; success moves the generation on, failure keeps out/ and records why."""
         try:
-            report = pipeline.build_site(self.root, self.out)
+            report = pipeline.build_site(self.root, self.out, record=False)
             trailing_slash = read_trailing_slash(self.root)
         except click.ClickException as error:  # bad input, or another build holds out/
             return self.fail(error.format_message())

@@ -93,6 +93,19 @@ def swap_in(staging: Path, out: Path) -> None:
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         out.rename(old)
         staging.rename(out)
-        shutil.rmtree(old)
+        discard(old)
     else:
         staging.rename(out)
+
+
+def discard(folder: Path) -> None:
+    """Delete a replaced out/ in the background: the build need not wait for it.
+
+    If the deletion is cut short, the next build's recover() finishes it (out/ exists then).
+    """
+    try:  # a shell that starts rm in the background and exits at once: nothing left to reap
+        shell = os.posix_spawnp("sh", ["sh", "-c", 'rm -rf -- "$1" >/dev/null 2>&1 &', "sh", str(folder)],
+                                os.environ)
+        os.waitpid(shell, 0)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)

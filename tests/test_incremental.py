@@ -141,3 +141,14 @@ def test_removed_page_disappears_from_out(make_site, tmp_path):
     build_site(root, out)
     assert not (out / "help/humana").exists()
     assert os.listdir(out / "help") == ["cigna"]
+
+
+def test_changed_urls_are_listed_beside_out(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    first = (tmp_path / "out-changes.txt").read_text().splitlines()
+    assert "added\t/help/cigna/cimt/prior-authorization/" in first and "added\t/sitemap.xml" in first
+    page = root / "content/cigna/cimt/prior-authorization.md"
+    page.write_text(page.read_text().replace("in blocks", "in blocks of visits"))
+    build_site(root, out)
+    assert (tmp_path / "out-changes.txt").read_text() == "changed\t/help/cigna/cimt/prior-authorization/\n"
