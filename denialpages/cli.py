@@ -11,6 +11,7 @@ import click
 
 from . import pipeline
 from .errors import UsageProblem
+from .progress import Progress
 from .scaffold import write_scaffold
 from .serve import serve_site
 
@@ -59,31 +60,49 @@ def parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> pipel
     return pipeline.Shard(int(index), int(count))
 
 
+jobs_option = click.option("--jobs", type=click.IntRange(min=1, max=512), default=os.cpu_count() or 1,
+                           show_default=True, help="Worker processes that render pages.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print only problems.")
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Also list exclusions and the URLs that changed.")
+
+
 @cli.command()
 @site_option
 @out_option
-@click.option("--jobs", type=click.IntRange(min=1, max=512), default=os.cpu_count() or 1, show_default=True,
-              help="Worker processes that render pages.")
+@jobs_option
 @click.option("--shard", default="1/1", callback=parse_shard, metavar="I/N",
               help="Render only the pages of shard I of N (site-wide files come out the same from every shard).")
 @click.option("--full", is_flag=True, help="Ignore the incremental cache and render every page.")
-def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, full: bool) -> None:
+@quiet_option
+@verbose_option
+def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, full: bool,
+          quiet: bool, verbose: bool) -> None:
     """Build the site into --out (replaced only when the new build is complete)."""
     root = resolve_site(site)
-    report = pipeline.build_site(root, resolve_out(root, out), jobs=jobs, shard=shard, full=full)
+    target = resolve_out(root, out)
+    report = pipeline.build_site(root, target, jobs=jobs, shard=shard, full=full,
+                                 progress=None if quiet else Progress())
     if report.warning:
         click.echo(f"warning: {report.warning}", err=True)
+    if quiet:
+        return
     click.echo(report.summary("Built"))
     for exclusion in report.exclusions:
         click.echo(f"  excluded {exclusion.count:,}: {exclusion.rule}" + (f" ({exclusion.reason})" if exclusion.reason else ""))
+    changes = target.parent / f"{target.name}-changes.txt"
+    if verbose and report.files and changes.is_file():
+        click.echo(changes.read_text(encoding="utf-8").rstrip())
 
 
 @cli.command()
 @site_option
-def check(site: str | None) -> None:
-    """Validate data, content and templates; write nothing."""
-    report = pipeline.check_site(resolve_site(site))
-    click.echo(report.summary("Checked"))
+@jobs_option
+@quiet_option
+def check(site: str | None, jobs: int, quiet: bool) -> None:
+    """Validate data, content, templates, links and the quality gate; write nothing."""
+    report = pipeline.check_site(resolve_site(site), jobs=jobs)
+    if not quiet:
+        click.echo(report.summary("Checked"))
 
 
 @cli.command("list")

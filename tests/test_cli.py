@@ -12,7 +12,7 @@ from conftest import run_cli, site_files
 def test_build_prints_counts_exclusions_and_time(make_site, tmp_path):
     result = run_cli("build", "--site", str(make_site()), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
-    first = result.output.splitlines()[0]
+    first = next(line for line in result.output.splitlines() if line.startswith("Built"))
     assert first.startswith(
         "Built 16 pages (16 noindex) and 10 hubs (1 exact, 0 procedure, 0 denial, 15 data; 8 combinations excluded by 2 rules; "
         "wrote 32 files) in "
@@ -73,7 +73,7 @@ def test_missing_site_folder_is_a_usage_error(tmp_path):
 def test_a_bug_prints_its_traceback_and_exits_70(monkeypatch, capsys, make_site):
     from denialpages import cli, pipeline
 
-    def broken(root):
+    def broken(root, **options):
         raise RuntimeError("simulated bug")
 
     monkeypatch.setattr(pipeline, "check_site", broken)
@@ -83,3 +83,27 @@ def test_a_bug_prints_its_traceback_and_exits_70(monkeypatch, capsys, make_site)
     assert exited.value.code == 70
     err = capsys.readouterr().err
     assert "Traceback" in err and "RuntimeError: simulated bug" in err and "This is a bug" in err
+
+
+def test_quiet_prints_nothing_and_verbose_lists_changed_urls(make_site, tmp_path):
+    root = make_site()
+    quiet = run_cli("build", "--site", str(root), "--out", str(tmp_path / "a"), "--quiet")
+    assert quiet.exit_code == 0 and quiet.output == ""
+    verbose = run_cli("build", "--site", str(root), "--out", str(tmp_path / "b"), "--verbose")
+    assert "added\t/help/cigna/cimt/prior-authorization/" in verbose.output
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_in_a_log():
+    import io
+
+    from denialpages.progress import Progress
+
+    log = io.StringIO()
+    progress = Progress(log, interactive=False)
+    for done in range(0, 1001, 50):
+        progress(done, 1000)
+    lines = log.getvalue().splitlines()
+    assert 9 <= len(lines) <= 11 and all(re.match(r"rendered [\d,]+/1,000 pages \(\d+%\), [\d,]+ pages/s, [\d,]+ s left", x) for x in lines)
+    bar = io.StringIO()
+    Progress(bar, interactive=True)(1000, 1000)
+    assert bar.getvalue().startswith("\r[" + "#" * 28 + "] 1,000/1,000 pages") and bar.getvalue().endswith("\n")
