@@ -155,6 +155,8 @@ class Renderer:
             "related": [self.describe(other) for other in related_links(self.data, self.index, page)],
             "cited": cited_facts(self.data, plan_types, wording.facts, procedure.category),
             "sources": list(dict.fromkeys((*(content.sources if content else ()), *payer.sources))),
+            "documents": list(dict.fromkeys((*wording.documents, *procedure.documents))),
+            "outline_cites": list(dict.fromkeys(self.data.facts[f].cite for f in wording.facts))[:3],
             "reviewed": reviewed,
             "reviewed_text": meta.long_date(reviewed),
             "reviewer": reviewer,
