@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -17,6 +18,7 @@ from .serve import serve_site
 
 REPORT_BUGS = "This is a bug in the generator. Please report it with the traceback above to the DenialHelp site team."
 SOURCE_FOLDERS = ("data", "content", "templates")
+WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
 
 
 def resolve_site(site: str | None) -> Path:
@@ -35,6 +37,9 @@ def resolve_out(root: Path, out: str | None) -> Path:
         raise UsageProblem(f"--out {target} is the root of the file system; choose a folder of its own")
     if target.is_file():
         raise UsageProblem(f"--out {target} is a file; choose a folder")
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageProblem(f"--out {target}: {parent} is a file, not a folder")
     if target == root or target in root.parents:
         raise UsageProblem(f"--out {target} holds the site's own sources; choose a folder inside or beside it")
     for name in SOURCE_FOLDERS:
@@ -80,15 +85,24 @@ def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, f
     """Build the site into --out (replaced only when the new build is complete)."""
     root = resolve_site(site)
     target = resolve_out(root, out)
-    report = pipeline.build_site(root, target, jobs=jobs, shard=shard, full=full,
-                                 progress=None if quiet else Progress())
+    try:
+        report = pipeline.build_site(root, target, jobs=jobs, shard=shard, full=full,
+                                     progress=None if quiet else Progress())
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            raise
+        raise click.ClickException(f"cannot write {error.filename or 'into ' + str(target.parent)}: "
+                                   f"{error.strerror}; {target} was left as it was") from None
     if report.warning:
         click.echo(f"warning: {report.warning}", err=True)
+    for line in report.duplicates:
+        click.echo(f"warning: {line}", err=True)
     if quiet:
         return
     click.echo(report.summary("Built"))
     for exclusion in report.exclusions:
         click.echo(f"  excluded {exclusion.count:,}: {exclusion.rule}" + (f" ({exclusion.reason})" if exclusion.reason else ""))
+    click.echo(f"  report: {pipeline.report_dir(target) / 'report.html'}")
     changes = target.parent / f"{target.name}-changes.txt"
     if verbose and report.files and changes.is_file():
         click.echo(changes.read_text(encoding="utf-8").rstrip())
@@ -101,6 +115,8 @@ def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, f
 def check(site: str | None, jobs: int, quiet: bool) -> None:
     """Validate data, content, templates, links and the quality gate; write nothing."""
     report = pipeline.check_site(resolve_site(site), jobs=jobs)
+    for line in report.duplicates:
+        click.echo(f"warning: {line}", err=True)
     if not quiet:
         click.echo(report.summary("Checked"))
 
@@ -152,6 +168,14 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except SystemExit:
         raise
+    except OSError as error:
+        if error.errno not in WRITE_FAILURES:
+            traceback.print_exc()
+            click.echo(REPORT_BUGS, err=True)
+            sys.exit(70)
+        click.echo(f"Error: cannot write {error.filename or 'the output'}: {error.strerror}; "
+                   "the previous output folder was left as it was.", err=True)
+        sys.exit(1)
     except Exception:  # a bug, never bad input: InputError is a ClickException handled above
         traceback.print_exc()
         click.echo(REPORT_BUGS, err=True)

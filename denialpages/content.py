@@ -68,7 +68,8 @@ def load_content(root: Path, data: SiteData) -> tuple[dict[tuple[str, ...], Cont
         path = file.relative_to(root).as_posix()
         key, where = locate(file.relative_to(folder).parts, data)
         if key is None:
-            problems.append(Problem(Location(path), where))
+            if where:
+                problems.append(Problem(Location(path), where))
             continue
         content = read_content(file, path, key, md, problems)
         if content is not None:
@@ -101,6 +102,8 @@ def locate(parts: tuple[str, ...], data: SiteData) -> tuple[tuple[str, ...] | No
     for kind, part in zip(kinds, stem, strict=True):
         if kind.startswith("_"):
             continue
+        if not names[kind]:
+            return None, ""  # that data file did not load; its own problems say why
         if part not in names[kind]:
             near = difflib.get_close_matches(part, names[kind], n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""

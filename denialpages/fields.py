@@ -14,6 +14,12 @@ from .errors import Location, Problem
 from .yamlsrc import YamlList, YamlMap
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
+
+
+def shown(value: object) -> str:
+    """Return a value as a message may quote it: control characters escaped, on one line."""
+    return CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", " ".join(str(value).split()))
 T = TypeVar("T")
 
 
@@ -75,6 +81,10 @@ class Record:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             self.fail(key, f"must be text, not {type_name(value)}")
             return default
+        control = CONTROL.search(str(value))
+        if control:
+            self.fail(key, f"contains the control character U+{ord(control.group()):04X}; remove it")
+            return default
         value = " ".join(str(value).split())  # pages show text on one line, as htmlmin would
         if required and not value:
             self.fail(key, "must not be empty")
@@ -88,7 +98,7 @@ class Record:
         """Return a slug field: lowercase letters, digits and single hyphens."""
         value = self.text(key)
         if value and not SLUG.fullmatch(value):
-            self.fail(key, f"'{value}' must use only a-z, 0-9 and single hyphens between them")
+            self.fail(key, f"'{shown(value)}' must use only a-z, 0-9 and single hyphens between them")
         return value
 
     def choice(self, key: str, allowed: tuple[str, ...], required: bool = True) -> str:
@@ -142,7 +152,10 @@ class Record:
         """Return a list of non-empty texts."""
         out = []
         for item, line in self.items(key, required):
-            if isinstance(item, str) and item.strip():
+            if isinstance(item, str) and CONTROL.search(item):
+                self.problems.append(Problem(Location(self.path, line), f"{self.label}: {key}: contains a control "
+                                             "character; remove it"))
+            elif isinstance(item, str) and item.strip():
                 out.append(" ".join(item.split()))
             elif isinstance(item, (int, float)) and not isinstance(item, bool):
                 out.append(str(item))

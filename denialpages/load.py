@@ -10,7 +10,7 @@ from typing import TypeVar
 from . import references
 from .content import load_content
 from .errors import InputError, Location, Problem
-from .fields import Record
+from .fields import Record, shown
 from .model import (
     CATEGORIES,
     PLAN_TYPES,
@@ -87,7 +87,7 @@ def _read_list(
     out = []
     for item, line in zip(raw, raw.lines, strict=True):
         slug = item.get("slug") if isinstance(item, dict) else None
-        record = Record(item, path, f"{label} '{slug}'" if slug else label, problems, line)
+        record = Record(item, path, f"{label} '{shown(slug)}'" if slug else label, problems, line)
         out.append(read(record))
         record.finish()
     return tuple(out)

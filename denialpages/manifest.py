@@ -22,7 +22,8 @@ from .model import SiteData
 from .plan import PagePlan, Plan
 from .standing import Standing
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, size INTEGER NOT NULL)"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+          "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL)")
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -71,12 +72,15 @@ class Fingerprints:
 
 
 def manifest_path(out: Path) -> Path:
-    """Return where the manifest of `out` lives: beside it, never inside."""
+    """Return where the manifest of `out` lives: beside it, never inside (v2: with times and inodes)."""
     return out.parent / f".{out.name}.manifest.sqlite"
 
 
-def read_manifest(out: Path) -> tuple[dict[str, tuple[str, int]], str | None]:
-    """Return {path: (fingerprint, size)} of what out/ holds, and a warning if it was unusable."""
+FileState = tuple[str, int, int, int]  # fingerprint, size, mtime_ns, inode
+
+
+def read_manifest(out: Path) -> tuple[dict[str, FileState], str | None]:
+    """Return {path: (fingerprint, size, mtime_ns, inode)} of what out/ holds, or a warning."""
     path = manifest_path(out)
     if not path.exists() or not out.is_dir():
         return {}, None
@@ -84,24 +88,35 @@ def read_manifest(out: Path) -> tuple[dict[str, tuple[str, int]], str | None]:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
                 raise sqlite3.DatabaseError("quick_check failed")
-            rows = db.execute("SELECT path, fingerprint, size FROM files").fetchall()
+            rows = db.execute("SELECT path, fingerprint, size, mtime_ns, inode FROM files").fetchall()
     except sqlite3.Error as error:
         return {}, f"the incremental cache {path} is unreadable ({error}); building everything"
-    return {str(p): (str(f), int(s)) for p, f, s in rows}, None
+    return {str(p): (str(f), int(s), int(m), int(i)) for p, f, s, m, i in rows}, None
 
 
-def still_valid(out: Path, known: dict[str, tuple[str, int]], path: str, fingerprint: str) -> bool:
-    """Return True when out/ already holds `path` built from `fingerprint` (size checked too)."""
+def file_state(out: Path, path: str, fingerprint: str) -> tuple[str, str, int, int, int]:
+    """Return the manifest row of a file just written under out/."""
+    stat = (out / path).stat()
+    return (path, fingerprint, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def still_valid(out: Path, known: dict[str, FileState], path: str, fingerprint: str) -> bool:
+    """Return True when out/ holds `path` as this build would write it: same inputs, same file.
+
+    Size, modification time and inode are all compared, so a hand edit is noticed; hard links
+    made by a partial rebuild keep all three.
+    """
     entry = known.get(path)
     if entry is None or entry[0] != fingerprint:
         return False
     try:
-        return (out / path).stat().st_size == entry[1]
+        stat = (out / path).stat()
     except OSError:
         return False
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino) == entry[1:]
 
 
-def update_manifest(out: Path, written: Iterable[tuple[str, str, int]], removed: Iterable[str],
+def update_manifest(out: Path, written: Iterable[tuple[str, str, int, int, int]], removed: Iterable[str],
                     replace_all: bool) -> None:
     """Record what out/ now holds: upsert the files written, drop the ones removed, in one transaction."""
     path = manifest_path(out)
@@ -112,7 +127,7 @@ def update_manifest(out: Path, written: Iterable[tuple[str, str, int]], removed:
         with db:
             db.execute(SCHEMA)
             db.executemany("DELETE FROM files WHERE path = ?", ((p,) for p in removed))
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", written)
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", written)
     finally:
         db.close()
 

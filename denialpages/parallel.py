@@ -8,22 +8,40 @@ main process never holds page bodies.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+
+import click
 
 from .errors import InputError
 from .render import Renderer
 
 SLICE = 256
+PR_SET_PDEATHSIG = 1
 # Set in each worker by _start_worker (inherited through fork); the main process never sets it.
 _worker: tuple[Renderer, Path | None] | None = None
 
 
 def _start_worker(renderer: Renderer, staging: Path | None) -> None:
     global _worker  # noqa: PLW0603 (one renderer per worker process, see the module docstring)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    die_with_parent()
     _worker = (renderer, staging)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this worker if the main process dies (SIGKILL leaves no cleanup)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: a dead pool's workers exit when their queue closes
 
 
 def _render_slice(indices: Sequence[int]) -> list[tuple[int, int]]:
@@ -70,11 +88,21 @@ def render_pages(renderer: Renderer, staging: Path | None, indices: Sequence[int
     gc.collect()
     gc.freeze()  # keep the collector from touching (and so copying) inherited objects
     context = multiprocessing.get_context("fork")
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(renderer, staging))
     try:
-        with context.Pool(jobs, initializer=_start_worker, initargs=(renderer, staging)) as pool:
-            for done in pool.imap_unordered(_render_slice, slices(indices)):
-                sizes.update(done)
-                progress(len(done))
+        pending = {pool.submit(_render_slice, chunk) for chunk in slices(indices)}
+        for future in as_completed(pending):
+            done = future.result()
+            sizes.update(done)
+            progress(len(done))
+    except BrokenProcessPool:
+        raise WorkerDied("a worker process died while rendering pages (killed, or out of memory); "
+                         "the previous output folder was left as it was") from None
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # no worker may write once staging is gone
         gc.unfreeze()
     return sizes
+
+
+class WorkerDied(click.ClickException):
+    """A rendering worker ended without finishing its pages (exit code 1)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -9,15 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .load import load_site
-from .model import SiteData
-from .standing import Standing, assess
 from .ledger import Ledger, update_ledger, write_ledger
-from .manifest import digest, fingerprints, read_manifest, still_valid, update_manifest
+from .load import load_site
+from .manifest import FileState, digest, file_state, fingerprints, read_manifest, still_valid, update_manifest
+from .model import SiteData
 from .parallel import render_pages
-from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank
+from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank, url_clashes
 from .render import RenderedPage, Renderer
+from .report import build_report, write_report
 from .sitemap import site_files
+from .standing import Standing, assess
 from .write import link_unchanged, output_lock, recover, staging_dir, swap_in, write_pages
 
 
@@ -34,6 +36,7 @@ class BuildReport:
     in_shard: int = 0
     warning: str | None = None
     noindex: int = 0
+    duplicates: tuple[str, ...] = ()
 
     def summary(self, verb: str) -> str:
         """Return the one-line summary a command ends with."""
@@ -62,8 +65,9 @@ def check_site(root: Path, jobs: int = 1) -> BuildReport:
     renderer = Renderer(root, data, plan, standing)
     sizes = render_pages(renderer, None, range(len(plan.pages)), jobs, lambda count: None)
     files = len(sizes) + sum(1 for _ in site_wide_files(renderer, root, ledger))
+    duplicates = tuple(build_report(data, plan, standing, ledger.redirects).warnings())
     return BuildReport(len(plan.pages), len(plan.hubs), files, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started, noindex=count_noindex(standing))
+                       time.perf_counter() - started, noindex=count_noindex(standing), duplicates=duplicates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     ledger = ledger_or_fail(root, data, plan)
+    findings = build_report(data, plan, standing, ledger.redirects)
     renderer = Renderer(root, data, plan, standing)
     prints = fingerprints(root, data, plan, standing)
     site_wide = {f.path: f for f in site_wide_files(renderer, root, ledger)}
@@ -102,26 +107,33 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
         written = 0
         if stale or removed or not out.is_dir():
             indices = [i for i, p in enumerate(plan.pages) if p.path in stale and shard.holds(p)]
-            staging = staging_dir(out)
+            staging = out.parent / f".{out.name}.staging-{os.getpid()}"
             try:
+                staging_dir(out)
                 link_unchanged(out, staging, wanted.keys() - stale)
                 render_pages(renderer, staging, indices, jobs, progress_counter(len(indices), progress))
                 write_pages(staging, (f for path, f in site_wide.items() if path in stale))
                 swap_in(staging, out)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-            entries = [(path, wanted[path], (out / path).stat().st_size) for path in sorted(stale)]
+            entries = [file_state(out, path, wanted[path]) for path in sorted(stale)]
             update_manifest(out, entries, removed, replace_all=not known)
             write_changes(out, stale, known, removed)
             written = len(stale)
         if record:
             write_ledger(root, ledger)
+        write_report(report_dir(out), findings)  # rewrites nothing when unchanged
     return BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
                        time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
-                       count_noindex(standing))
+                       count_noindex(standing), tuple(findings.warnings()))
 
 
-def write_changes(out: Path, stale: set[str], known: dict[str, tuple[str, int]], removed: list[str]) -> None:
+def report_dir(out: Path) -> Path:
+    """Return the folder of the marketer's report: beside out/, never published."""
+    return out.parent / f"{out.name}-report"
+
+
+def write_changes(out: Path, stale: set[str], known: dict[str, FileState], removed: list[str]) -> None:
     """Write beside out/ the URLs this build added, changed and removed (for IndexNow and logs)."""
     lines = [f"{'changed' if path in known else 'added'}\t{url_of(path)}" for path in sorted(stale)]
     lines += [f"removed\t{url_of(path)}" for path in sorted(removed)]
@@ -162,7 +174,10 @@ def count_noindex(standing: Standing) -> int:
 
 
 def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
-    """Return the search standing of every page; a near-copied hand-written page stops the build."""
+    """Return the search standing of every page; clashing URLs or a near-copied page stop the build."""
+    clashes = url_clashes(data, plan)
+    if clashes:
+        raise InputError(clashes)
     standing = assess(data, plan)
     if standing.problems:
         raise InputError(list(standing.problems))

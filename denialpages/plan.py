@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from .errors import Location, Problem
 from .model import DenialType, Payer, Procedure, Rule, Site, SiteData
 
 
@@ -88,6 +89,44 @@ def plan_site(data: SiteData) -> Plan:
         for rule, count in sorted(excluded.items(), key=lambda item: item[0].describe())
     )
     return Plan(tuple(pages), plan_hubs(data), exclusions)
+
+
+def url_clashes(data: SiteData, plan: Plan) -> list[Problem]:
+    """Return a Problem at every record that shares an output file with another page.
+
+    With each placeholder a whole path segment (the default pattern), slugs cannot make two
+    pages meet, so only other patterns are checked (the check holds every path in memory).
+    """
+    segments = data.site.url_pattern.strip("/").split("/")
+    if all(s in ("{payer}", "{procedure}", "{denial_type}") or "{" not in s for s in segments) and len(
+            [s for s in segments if s.startswith("{")]) == 3:
+        return []
+    owners: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+    for page in plan.pages:
+        owners[page.path].append((page.key, page.url))
+    for hub in plan.hubs:
+        owners[hub.path].append(((hub.kind, hub.slug), hub.url))
+    for fixed in ("404.html", "sitemap.xml", "robots.txt", "favicon.ico"):
+        owners[fixed].append((("site",), "/" + fixed))
+    records = {("payer", p.slug): p.origin for p in data.payers}
+    records |= {("procedure", p.slug): p.origin for p in data.procedures}
+    problems = []
+    for path, keys in owners.items():
+        if len(keys) > 1:
+            urls = ", ".join(url for _, url in keys)
+            for key, _ in keys:
+                for origin in _origins(key, records, data):
+                    problems.append(Problem(origin, f"{len(keys)} pages would be written to {path} ({urls}); "
+                                            "change a slug or the url_pattern"))
+    return problems
+
+
+def _origins(key: tuple[str, ...], records: dict[tuple[str, str], Location], data: SiteData) -> list[Location]:
+    if len(key) == 3:
+        return [records["payer", key[0]], records["procedure", key[1]]]
+    if key[0] in ("payer", "procedure"):
+        return [records[key[0], key[1]]]
+    return [data.site.origin]
 
 
 def excluding_rule(payer: Payer, procedure: Procedure, denial: DenialType) -> Rule | None:

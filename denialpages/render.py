@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from array import array
 import hashlib
 import json
 import re
 import traceback
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -21,9 +21,18 @@ from . import pagemeta as meta
 from .errors import InputError, Location, Problem
 from .minify import finish
 from .model import Fact, SiteData
+from .plan import (
+    HUB_PATTERNS,
+    HubPlan,
+    PageIndex,
+    PagePlan,
+    Plan,
+    checkout_link,
+    hub_url,
+    output_path,
+    related_links,
+)
 from .standing import Standing
-from .plan import HUB_PATTERNS, HubPlan, PageIndex, PagePlan, Plan, checkout_link, hub_url, output_path, related_links
-
 
 FRAGMENT_CACHE_SIZE = 4096
 INTERNAL_LINK = re.compile(r'href="(/[^"]*)"')

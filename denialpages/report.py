@@ -267,7 +267,10 @@ def write_report(folder: Path, report: Report) -> tuple[str, ...]:
         if target.is_file() and target.read_bytes() == body:
             continue
         temporary = folder / f".{name}.{os.getpid()}.tmp"
-        temporary.write_bytes(body)
-        temporary.replace(target)
+        try:
+            temporary.write_bytes(body)
+            temporary.replace(target)  # readers see the old file or the new one, never half of one
+        finally:
+            temporary.unlink(missing_ok=True)
         written.append(name)
     return tuple(written)

@@ -10,28 +10,31 @@ text is not a block.
 
 Similarity is the Jaccard index of word 5-shingles of the own text. Pages with the same own
 blocks have the same own text (similarity 1.0), so each distinct set of own blocks is sketched
-once: shingles are hashed to 64 bits (two CRC-32s), the 128 smallest hashes form a bottom-k
-sketch, candidate pairs share at least 8 sketch values (an inverted index, so the cost grows with
-the number of distinct texts, not their square), and Jaccard is estimated from the two sketches.
+once: shingles are hashed to 64 bits (two CRC-32s) and spread over 128 bins, the smallest hash in
+each bin is the signature (one-permutation MinHash), signatures are banded (LSH) to find
+candidates, each is compared with its 64 best candidates at most, so the cost grows with the
+number of distinct texts, not their square, and Jaccard is estimated as the share of equal bins.
 """
 
 from __future__ import annotations
 
-import heapq
 import html
+import operator
 import re
 import zlib
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import Problem
 from .model import SiteData
 from .plan import PagePlan, Plan
 
-SKETCH = 128
-MIN_SHARED = 8
+BINS = 128
+ROWS, BANDS = 3, 42
+EMPTY = 1 << 64
+DISTANCE_STEP = 1 << 57  # added per bin skipped when densifying: a filled bin never equals a real one
+MAX_CANDIDATES = 64
 TAG = re.compile(r"<[^>]+>")
 
 
@@ -133,35 +136,73 @@ def shingle_hashes(text: str) -> set[int]:
 
 
 def sketch(hashes: set[int]) -> tuple[int, ...]:
-    """Return the bottom-k sketch of a set of shingle hashes, sorted."""
-    return tuple(sorted(heapq.nsmallest(SKETCH, hashes)))
+    """Return a one-permutation MinHash signature: the smallest hash in each of BINS bins."""
+    mins = [EMPTY] * BINS
+    for value in hashes:
+        slot, rest = value & (BINS - 1), value >> 7
+        if rest < mins[slot]:
+            mins[slot] = rest
+    return tuple(mins)
+
+
+def merge(signatures: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """Return the signature of the union of the sets behind `signatures` (bin-wise minimum)."""
+    return tuple(map(min, *signatures)) if len(signatures) > 1 else signatures[0]
+
+
+def densify(signature: tuple[int, ...]) -> tuple[int, ...]:
+    """Return the signature with each empty bin filled from the next full one to its right.
+
+    Rotation densification (Shrivastava and Li, 2014): both sides of a comparison fill the same
+    way, so the share of equal bins stays an estimate of Jaccard, and no bin is left empty.
+    """
+    if EMPTY not in signature:
+        return signature
+    full = [i for i, v in enumerate(signature) if v != EMPTY]
+    if not full:
+        return signature
+    filled = list(signature)
+    for slot in range(BINS):
+        if filled[slot] == EMPTY:
+            source = next((i for i in full if i > slot), full[0] + BINS)
+            filled[slot] = signature[source % BINS] + (source - slot) * DISTANCE_STEP
+    return tuple(filled)
 
 
 def estimate_jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
-    """Return the bottom-k estimate of the Jaccard index of the sets behind two sketches."""
-    if not a or not b:
-        return 0.0
-    union = heapq.nsmallest(SKETCH, set(a) | set(b))
-    both = set(a) & set(b)
-    return sum(1 for h in union if h in both) / len(union)
+    """Return the estimated Jaccard index of the sets behind two dense signatures."""
+    return sum(map(operator.eq, a, b)) / BINS
 
 
 def nearest_neighbours(sketches: list[tuple[int, ...]]) -> list[tuple[float, int]]:
-    """Return, for each sketch, the highest estimated Jaccard to another one and which one."""
-    postings: dict[int, list[int]] = defaultdict(list)
-    for index, values in enumerate(sketches):
-        for value in values:
-            postings[value].append(index)
+    """Return, for each signature, the highest estimated Jaccard to another one and which one.
+
+    Identical signatures are paired at once; the rest are banded (BANDS bands of ROWS bins: a pair
+    at Jaccard 0.5 shares a band with probability 0.996) and each signature is compared with at
+    most MAX_CANDIDATES others, those sharing the most bands first.
+    """
     best = [(0.0, -1)] * len(sketches)
+    first_with: dict[tuple[int, ...], int] = {}
     for index, values in enumerate(sketches):
+        twin = first_with.setdefault(values, index)
+        if twin != index:
+            best[index], best[twin] = (1.0, twin), (1.0, index)
+    distinct = list(first_with.values())
+    buckets: dict[tuple[int, tuple[int, ...]], list[int]] = defaultdict(list)
+    for index in distinct:
+        for band in range(BANDS):
+            rows = sketches[index][band * ROWS : (band + 1) * ROWS]
+            if any(v != EMPTY for v in rows):
+                buckets[band, rows].append(index)
+    for index in distinct:
         shared: Counter[int] = Counter()
-        for value in values:
-            shared.update(other for other in postings[value] if other != index)
-        for other, count in shared.items():
-            if count >= MIN_SHARED:
-                score = estimate_jaccard(values, sketches[other])
-                if score > best[index][0]:
-                    best[index] = (score, other)
+        for band in range(BANDS):
+            shared.update(buckets.get((band, sketches[index][band * ROWS : (band + 1) * ROWS]), ()))
+        del shared[index]
+        for other, _ in shared.most_common(MAX_CANDIDATES):
+            score = estimate_jaccard(sketches[index], sketches[other])
+            if score > best[index][0]:
+                best[index] = (score, other)
     return best
 
 
@@ -195,7 +236,9 @@ def assess(data: SiteData, plan: Plan) -> Standing:
 def _verdicts(owns: list[tuple[str, ...]], first_page: list[int], composition: array,
               texts: dict[str, str], uses: Counter[str], distinct_max: int) -> list[Verdict]:
     size = Counter(composition)
-    sketches = [sketch(shingle_hashes(" ".join(texts[k] for k in own))) for own in owns]
+    block_sketches = {key: sketch(shingle_hashes(text)) for key, text in texts.items()}
+    sketches = [densify(merge([block_sketches[k] for k in own])) if own else densify(sketch(set()))
+                for own in owns]
     neighbours = nearest_neighbours(sketches)
     twins = {number: page for page, number in enumerate(composition) if size[number] > 1 and page != first_page[number]}
     verdicts = []
@@ -214,7 +257,7 @@ def _verdicts(owns: list[tuple[str, ...]], first_page: list[int], composition: a
 def near_copies(data: SiteData, limit: float) -> list[Problem]:
     """Return a Problem for each hand-written file that is a near-copy of another."""
     files = sorted(data.content.values(), key=lambda c: c.origin.path)
-    sketches = [sketch(shingle_hashes(" ".join(text_of(h) for _, h in c.sections))) for c in files]
+    sketches = [densify(sketch(shingle_hashes(" ".join(text_of(h) for _, h in c.sections)))) for c in files]
     problems = []
     for index, (score, other) in enumerate(nearest_neighbours(sketches)):
         if other >= 0 and score >= limit:

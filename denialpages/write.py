@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .errors import InputError, LockHeld, Location, Problem
+from .errors import InputError, Location, LockHeld, Problem
 from .render import RenderedPage
 
 

@@ -113,6 +113,8 @@ def parse_yaml(text: str, path: str) -> tuple[Any, list[Problem]]:
     """Return the document in `text` as YamlMap/YamlList/scalars, or None and its problems."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        return None, [Problem(Location(path, 1), "nested too deeply; refused")]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 0
@@ -130,7 +132,7 @@ def parse_yaml(text: str, path: str) -> tuple[Any, list[Problem]]:
         line = error.problem_mark.line + 1 if error.problem_mark else 0
         return None, [Problem(Location(path, line), f"not valid YAML: {error.problem}")]
     except RecursionError:
-        return None, [Problem(Location(path), "nested too deeply; refused")]
+        return None, [Problem(Location(path, 1), "nested too deeply; refused")]
 
 
 def read_text(file: Path, path: str) -> tuple[str | None, list[Problem]]:

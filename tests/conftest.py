@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import textwrap
 from collections.abc import Callable
@@ -153,6 +154,16 @@ def make_site(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+def require_tool(name: str, install: str) -> str:
+    """Return a tool's path; a missing one fails the test under CI and skips it elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; .ci/run must {install}")
+        pytest.skip(f"{name} is not installed ({install})")
+    return path
 
 
 def run_cli(*args: str) -> Result:

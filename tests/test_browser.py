@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from axe_playwright_python.sync_playwright import Axe
+from conftest import REPO, require_tool
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-
-from conftest import REPO
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,12 +92,7 @@ TAP_TARGETS_JS = """
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Return Debian's chromium; fail under CI and skip elsewhere when it is missing."""
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; .ci/run must apt-get install chromium")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return path
+    return require_tool("chromium", "apt-get install chromium")
 
 
 # Module scope, not session: the sync API allows one running Playwright per thread, and other test

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 pytestmark = pytest.mark.slow
 FIVE_TYPES = ["index.html", "help/cigna/index.html", "help/cigna/cimt/prior-authorization/index.html",
@@ -45,12 +45,7 @@ def nu_errors(folder: Path) -> tuple[int, list[str]]:
 @pytest.fixture(scope="module")
 def java() -> str:
     """Return the machine's java; fail under CI and skip elsewhere when it is missing."""
-    path = shutil.which("java")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("java is not installed; .ci/run must apt-get install default-jre-headless")
-        pytest.skip("java is not installed (apt-get install default-jre-headless)")
-    return path
+    return require_tool("java", "apt-get install default-jre-headless")
 
 
 def test_nu_checker_reports_a_broken_page(java, tmp_path):
