@@ -140,7 +140,7 @@ def wait_for_staging(proc: subprocess.Popen[str], parent: Path, at_least: int) -
 
 
 def strays(parent: Path, grace: float = 10) -> list[str]:
-    """Return what a build left beside out/ that is not out/, its lock or its manifest.
+    """Return what a build left beside out/ that is not out/, its report, lock or manifest.
 
     A replaced out/ may be deleted in the background after the build exits, so allow `grace`
     seconds for it to go.
@@ -150,7 +150,7 @@ def strays(parent: Path, grace: float = 10) -> list[str]:
         found = sorted(
             p.name
             for p in parent.iterdir()
-            if p.name != "out" and (p.is_dir() or re.match(r"\.out\.(staging|old)-", p.name))
+            if p.name not in ("out", "out-report") and (p.is_dir() or re.match(r"\.out\.(staging|old)-", p.name))
         )
         if not found or time.monotonic() > deadline:
             return found
