@@ -130,7 +130,10 @@ def test_markdown_lists_and_tables_stay_lists_and_tables(pages, plan):
 def test_sitemap_and_robots(bundled_out, plan):
     tree = ET.parse(bundled_out / "sitemap.xml")
     locs = [e.text for e in tree.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
-    assert len(locs) == len(set(locs)) == len(plan.pages) + len(plan.hubs)
+    indexable = {"https://denialhelp.com" + page.url for page in plan.pages
+                 if parse(bundled_out / page.path).cssselect("meta[name=robots]")[0].get("content") == "index,follow"}
+    assert len(locs) == len(set(locs)) == len(plan.hubs) + len(indexable)
+    assert indexable <= set(locs) and len(indexable) >= 40
     assert all(loc.startswith("https://denialhelp.com/") for loc in locs)
     assert "Sitemap: https://denialhelp.com/sitemap.xml" in (bundled_out / "robots.txt").read_text()
 
