@@ -107,7 +107,7 @@ def test_headers_parse_and_carry_the_pages_policy_plus_frame_ancestors(built):
     rules = parse_headers(hosted(out)["_headers"])
     every = dict(rules)["/*"]
     meta = read_csp((out / "index.html").read_text())
-    assert meta.startswith("default-src 'none'; style-src 'sha256-")
+    assert meta.startswith("default-src 'none'; connect-src 'self'; style-src 'sha256-")
     assert every["Content-Security-Policy"] == meta + "; frame-ancestors 'none'"
     assert "unsafe-inline" not in every["Content-Security-Policy"]
     assert every["X-Content-Type-Options"] == "nosniff"
