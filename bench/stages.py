@@ -5,10 +5,10 @@ Usage: python bench/stages.py SITE OUT [--code DIR] [--jobs J] [--depth 2] [--cp
 
 Runs `denialpages.pipeline.build_site(SITE, OUT, jobs=J, full=True)` in this process (OUT is
 emptied first). A thread samples every 10 ms: the main thread's stack (which function called by
-build_site is running, and what it calls, down to --depth levels) and the resident memory of this
-process and all its workers (summed, as bench/run.py measures it). It prints, per stage, the wall
-time (samples x 10 ms), the largest summed memory seen during that stage, and this process's own
-memory when the stage was last seen. Nothing in the package is changed or instrumented.
+build_site is running, and what it calls, down to --depth levels), this process's resident
+memory, and every 0.5 s that of this process and all its workers (summed, as bench/run.py
+measures it). It prints, per stage, the wall time, the largest summed memory seen during it, and
+this process's own largest and last memory in it. Nothing in the package is changed or instrumented.
 
 --rebuild: build incrementally into the OUT left by an earlier build (full=False), to see where
 a no-change or one-edit rebuild spends its time.
@@ -33,17 +33,16 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import REPO, tree_rss  # noqa: E402  (the same process-tree memory sampler)
+from run import PAGE_SIZE, REPO, tree_rss  # noqa: E402  (the same process-tree memory sampler)
 
 INTERVAL = 0.01
+TREE_EVERY = 0.5
 
 
 def own_rss() -> int:
     """Return this process's resident bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
+    with open("/proc/self/statm", "rb") as handle:
+        return int(handle.read().split()[1]) * PAGE_SIZE
 
 
 def stage_of(frame: object, depth: int) -> str | None:
@@ -60,14 +59,20 @@ def stage_of(frame: object, depth: int) -> str | None:
 
 
 class Sampler:
-    """Samples the main thread's stage and the process tree's memory until stopped."""
+    """Samples the main thread's stage and the memory of this process and its workers until stopped.
+
+    Each interval between two samples is charged to the stage seen at its end: while the main
+    thread computes, this thread gets the GIL late and samples are sparse, so counting samples
+    would undercount busy stages. The process tree (a scan of /proc) is read every TREE_EVERY s.
+    """
 
     def __init__(self, depth: int, live: float = 0.0) -> None:
         self.depth = depth
         self.live = live
         self.last_live = time.perf_counter()
-        self.samples: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
         self.tree_peak: dict[str, int] = defaultdict(int)
+        self.own_peak: dict[str, int] = defaultdict(int)
         self.own_last: dict[str, int] = {}
         self.order: list[str] = []
         self.stop = threading.Event()
@@ -75,31 +80,40 @@ class Sampler:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self) -> None:
-        """Take a sample every INTERVAL seconds."""
+        """Take a sample every INTERVAL seconds (or as soon as the GIL allows)."""
         import os
 
+        last = last_tree = time.perf_counter()
         while not self.stop.wait(INTERVAL):
             frame = sys._current_frames().get(self.main)  # noqa: SLF001
+            now = time.perf_counter()
             stage = stage_of(frame, self.depth) if frame is not None else None
-            if self.live and frame is not None and time.perf_counter() - self.last_live >= self.live:
-                self.last_live = time.perf_counter()
+            if self.live and frame is not None and now - self.last_live >= self.live:
+                self.last_live = now
                 print(f"[live] {stage_of(frame, 12)}", file=sys.stderr, flush=True)
             if stage is None:
+                last = now
                 continue
-            if stage not in self.samples:
+            if stage not in self.seconds:
                 self.order.append(stage)
-            self.samples[stage] += 1
-            self.tree_peak[stage] = max(self.tree_peak[stage], tree_rss(os.getpid())[0])
-            self.own_last[stage] = own_rss()
+            self.seconds[stage] += now - last
+            last = now
+            own = own_rss()
+            self.own_last[stage] = own
+            self.own_peak[stage] = max(self.own_peak[stage], own)
+            if now - last_tree >= TREE_EVERY:
+                last_tree = now
+                self.tree_peak[stage] = max(self.tree_peak[stage], tree_rss(os.getpid())[0])
 
     def report(self, total: float) -> str:
         """Return the table of stages in the order first seen."""
-        lines = [f"{'stage (below build_site)':<70} {'s':>8} {'share':>6} {'tree peak MB':>13} {'main MB':>8}"]
-        counted = sum(self.samples.values())
+        lines = [f"{'stage (below build_site)':<64} {'s':>8} {'share':>6} {'tree peak MB':>12} "
+                 f"{'main peak MB':>12} {'main MB at end':>14}"]
         for stage in self.order:
-            seconds = self.samples[stage] * total / max(counted, 1)
-            lines.append(f"{stage[:70]:<70} {seconds:8.2f} {100 * seconds / total:5.1f}% "
-                         f"{self.tree_peak[stage] / 2**20:13.0f} {self.own_last[stage] / 2**20:8.0f}")
+            seconds = self.seconds[stage]
+            tree = max(self.tree_peak[stage], self.own_peak[stage])
+            lines.append(f"{stage[:64]:<64} {seconds:8.2f} {100 * seconds / total:5.1f}% {tree / 2**20:12.0f} "
+                         f"{self.own_peak[stage] / 2**20:12.0f} {self.own_last[stage] / 2**20:14.0f}")
         return "\n".join(lines)
 
 
