@@ -20,6 +20,7 @@ from .model import (
     Fact,
     Payer,
     PlanType,
+    Policy,
     Price,
     Procedure,
     Resource,
@@ -47,13 +48,17 @@ def load_site(root: Path) -> SiteData:
     denials = _read_list(root, "data/denial_types.yaml", "denial type", read_denial_type, problems)
     if site is None:
         raise InputError(problems)
+    policies = tuple(policy for path in sorted((root / "data/policies").glob("*.yaml"))
+                     for policy in _read_list(root, path.relative_to(root).as_posix(), "policy", read_policy, problems))
     data = SiteData(site, facts, plan_types, payers, procedures, denials)
     problems += references.check_references(data)
+    problems += references.check_policies(policies, data)
     content, content_problems = load_content(root, data)
     problems += content_problems
     if problems:
         raise InputError(problems)
-    return SiteData(site, facts, plan_types, payers, procedures, denials, content)
+    by_pair = {(p.payer, p.procedure): p for p in policies}
+    return SiteData(site, facts, plan_types, payers, procedures, denials, content, by_pair)
 
 
 def _read_one(
@@ -258,6 +263,23 @@ def read_procedure(r: Record) -> Procedure:
         criteria=r.records("criteria", lambda c: Criterion(c.text("criterion"), c.text("evidence"))),
         documents=r.texts("documents"),
         previous_slugs=r.texts("previous_slugs", required=False),
+        origin=r.origin,
+    )
+
+
+def read_policy(r: Record) -> Policy:
+    """Return what one payer publishes for one procedure (a record of data/policies/*.yaml)."""
+    return Policy(
+        payer=r.text("payer"),
+        procedure=r.text("procedure"),
+        policy=r.text("policy"),
+        number=r.text("number", required=False),
+        publisher=r.text("publisher"),
+        url=r.https_url("url"),
+        checked=r.date("checked") or dt.date(2000, 1, 1),
+        plan_types=r.texts("plan_types", required=False),
+        summary=r.text("summary"),
+        sources=r.records("sources", read_source),
         origin=r.origin,
     )
 

@@ -62,7 +62,8 @@ class Fingerprints:
         content = self.contents.get(page.content_key, "") if page.content_key else ""
         return digest(self.site_wide, str(self.standing.is_indexable(index)), self.records["payer:" + page.payer],
                       self.records["procedure:" + page.procedure],
-                      self.records["denial:" + page.denial_type], content)
+                      self.records["denial:" + page.denial_type], content,
+                      self.records.get(f"policy:{page.payer}:{page.procedure}", ""))
 
     def hub(self, kind: str, slug: str) -> str:
         """Return a hub's fingerprint: the site-wide inputs and the record it is about."""
@@ -146,6 +147,7 @@ def fingerprints(root: Path, data: SiteData, plan: Plan, standing: Standing) -> 
     records = {f"payer:{p.slug}": record_digest(p) for p in data.payers}
     records |= {f"procedure:{p.slug}": record_digest(p) for p in data.procedures}
     records |= {f"denial:{d.slug}": record_digest(d) for d in data.denial_types}
+    records |= {f"policy:{payer}:{procedure}": record_digest(p) for (payer, procedure), p in data.policies.items()}
     contents = {key: content.digest for key, content in data.content.items()}
     indexable = hashlib.blake2b(standing.flags(), digest_size=16).hexdigest()
     return Fingerprints(site_wide, records, contents, standing, indexable)

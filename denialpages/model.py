@@ -160,6 +160,23 @@ class Payer:
 
 
 @dataclass(frozen=True, slots=True)
+class Policy:
+    """What one payer publishes for one procedure: a named policy, where it is, and what it asks."""
+
+    payer: str
+    procedure: str
+    policy: str
+    number: str
+    publisher: str
+    url: str
+    checked: dt.date
+    plan_types: tuple[str, ...]  # empty: the source does not say which of the payer's plan types
+    summary: str
+    sources: tuple[Source, ...]
+    origin: Location
+
+
+@dataclass(frozen=True, slots=True)
 class Criterion:
     """What payers commonly require for a procedure, and the record that proves it."""
 
@@ -242,3 +259,4 @@ class SiteData:
     procedures: tuple[Procedure, ...]
     denial_types: tuple[DenialType, ...]
     content: dict[tuple[str, ...], Content] = field(default_factory=dict)
+    policies: dict[tuple[str, str], Policy] = field(default_factory=dict)  # (payer, procedure) -> Policy

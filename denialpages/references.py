@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from .errors import Location, Problem
-from .model import DenialType, Payer, Procedure, SiteData, Step
+from .model import DenialType, Payer, Policy, Procedure, SiteData, Step
 
 
 def check_references(data: SiteData) -> list[Problem]:
@@ -81,3 +81,27 @@ def _missing_facts(label: str, ids: Iterable[str], origin: Location, data: SiteD
         for fact_id in ids
         if fact_id not in data.facts
     ]
+
+
+def check_policies(policies: Iterable[Policy], data: SiteData) -> list[Problem]:
+    """Return a Problem for each policy naming a missing payer or procedure, a plan type the payer
+    does not sell, or a payer and procedure already described by another policy record."""
+    payers = {p.slug: p for p in data.payers}
+    procedures = {p.slug for p in data.procedures}
+    problems = []
+    first: dict[tuple[str, str], Policy] = {}
+    for policy in policies:
+        label = f"policy '{policy.payer} x {policy.procedure}'"
+        payer = payers.get(policy.payer)
+        if payer is None:
+            problems.append(Problem(policy.origin, f"{label}: no payer '{policy.payer}'"))
+        if policy.procedure not in procedures:
+            problems.append(Problem(policy.origin, f"{label}: no procedure '{policy.procedure}'"))
+        for plan_type in policy.plan_types:
+            if payer is not None and plan_type not in payer.plan_types:
+                problems.append(Problem(policy.origin, f"{label}: plan type '{plan_type}' is not one "
+                                                       f"{payer.name} sells ({', '.join(payer.plan_types)})"))
+        earlier = first.setdefault((policy.payer, policy.procedure), policy)
+        if earlier is not policy:
+            problems.append(Problem(policy.origin, f"{label} is already described at {earlier.origin}"))
+    return problems

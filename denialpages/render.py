@@ -124,6 +124,7 @@ class Renderer:
         denial = self.denials[page.denial_type]
         content = self.data.content.get(page.content_key) if page.content_key else None
         wording = denial.wording_for(procedure.category)
+        policy = self.data.policies.get((payer.slug, procedure.slug))
         plan_types = [self.data.plan_types[slug] for slug in payer.plan_types]
         title = meta.page_title(payer, procedure, denial, content)
         description = meta.page_description(payer, procedure, denial, content)
@@ -141,7 +142,9 @@ class Renderer:
                 "payer": payer, "plan_types": plan_types, "is_drug": is_drug,
                 "plan_notes": dict(payer.plan_notes), "facts": self.data.facts}),
             "requires": self.fragment("_requires.html", (payer.slug, procedure.slug), {
-                "payer": payer, "procedure": procedure}),
+                "payer": payer, "procedure": procedure, "policy": policy,
+                "policy_plan_types": [self.data.plan_types[slug].name for slug in policy.plan_types] if policy else [],
+                "policy_checked": meta.long_date(policy.checked) if policy else ""}),
             "angle": None if content else self.fragment("_angle_data.html", (procedure.slug, denial.slug), {
                 "procedure": procedure, "wording": wording,
                 "angle_facts": [self.data.facts[f] for f in wording.facts],
@@ -165,7 +168,8 @@ class Renderer:
             "checkout": checkout_link(site, page),
             "related": [self.describe(other) for other in related_links(self.data, self.index, page)],
             "cited": cited_facts(self.data, plan_types, wording.facts, procedure.category),
-            "sources": list(dict.fromkeys((*(content.sources if content else ()), *payer.sources))),
+            "sources": list(dict.fromkeys((*(content.sources if content else ()), *(policy.sources if policy else ()),
+                                           *payer.sources))),
             "documents": list(dict.fromkeys((*wording.documents, *procedure.documents))),
             "outline_cites": list(dict.fromkeys(self.data.facts[f].cite for f in wording.facts))[:3],
             "reviewed": reviewed,

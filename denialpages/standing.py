@@ -110,6 +110,9 @@ class Blocks:
             (f"procedure:{procedure.slug}", " ".join(
                 [procedure.summary, procedure.ordered_by, *(c.criterion for c in procedure.criteria)])),
         ]
+        policy = self.data.policies.get((payer.slug, procedure.slug))
+        if policy:
+            blocks.append((f"policy:{payer.slug}:{procedure.slug}", f"{policy.policy} {policy.summary}"))
         content = self.data.content.get(page.content_key) if page.content_key else None
         if content:
             blocks.append(("content:" + "/".join(content.key), " ".join(text_of(h) for _, h in content.sections)))
