@@ -16,6 +16,7 @@ import yaml
 from .errors import Location, Problem
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
+COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when the wheel has it: 5x faster
 MAX_NODES = 500_000  # after alias expansion: a "billion laughs" file stops here
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str",
@@ -112,13 +113,15 @@ class _Converter:
 def parse_yaml(text: str, path: str) -> tuple[Any, list[Problem]]:
     """Return the document in `text` as YamlMap/YamlList/scalars, or None and its problems."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=COMPOSER)
     except RecursionError:
         return None, [Problem(Location(path, 1), "nested too deeply; refused")]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 0
         reason = error.problem or error.context or "not valid YAML"
+        if "nesting depth" in reason:  # libyaml's own bound on deep nesting
+            return None, [Problem(Location(path, line), "nested too deeply; refused")]
         return None, [Problem(Location(path, line), f"not valid YAML: {reason}")]
     except yaml.YAMLError as error:
         return None, [Problem(Location(path), f"not valid YAML: {error}")]
