@@ -26,6 +26,7 @@ SECTIONS = ("Why it was denied", "Appeal route", "Documents to gather", "Criteri
 RAW_HTML = re.compile(r"<(?:[A-Za-z][A-Za-z0-9-]*(?:\s[^>]*)?/?|/[A-Za-z][A-Za-z0-9-]*\s*|!--.*?)>")
 SAFE_LINK = re.compile(r"(?:https?:|mailto:|/|#|\.{0,2}/)", re.IGNORECASE)
 HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
+PARALLEL_FROM = 200  # content files; below this, starting processes costs more than it saves
 
 
 class _LinkGuard(Treeprocessor):
@@ -54,14 +55,16 @@ def make_markdown() -> markdown.Markdown:
     return markdown.Markdown(extensions=["tables", "sane_lists", _LinkGuardExtension()])
 
 
-def load_content(root: Path, data: SiteData) -> tuple[dict[tuple[str, ...], Content], list[Problem]]:
-    """Return every content file by (layer, *slugs), and the problems found in them."""
+def load_content(root: Path, data: SiteData, jobs: int = 1) -> tuple[dict[tuple[str, ...], Content], list[Problem]]:
+    """Return every content file by (layer, *slugs), and the problems found in them.
+
+    With `jobs` > 1 and many files, the files are rendered by that many processes.
+    """
     folder = root / "content"
-    found: dict[tuple[str, ...], Content] = {}
     problems: list[Problem] = []
     if not folder.is_dir():
-        return found, problems
-    md = make_markdown()
+        return {}, problems
+    work: list[tuple[Path, str, tuple[str, ...]]] = []
     for file in sorted(folder.rglob("*")):
         if file.is_dir():
             continue
@@ -71,10 +74,31 @@ def load_content(root: Path, data: SiteData) -> tuple[dict[tuple[str, ...], Cont
             if where:
                 problems.append(Problem(Location(path), where))
             continue
-        content = read_content(file, path, key, md, problems)
+        work.append((file, path, key))
+    if jobs > 1 and len(work) >= PARALLEL_FROM:
+        from .parallel import fork_map  # only a large catalogue pays for starting processes
+
+        batches = [work[i::jobs * 4] for i in range(jobs * 4)]
+        results = [r for batch in fork_map(read_batch, batches, jobs) for r in batch]
+    else:
+        results = read_batch(work)
+    found = {}
+    for key, content, found_problems in sorted(results, key=lambda r: r[0]):
+        problems += found_problems
         if content is not None:
             found[key] = content
+    problems.sort(key=lambda p: (p.location.path, p.location.line or 0))
     return found, problems
+
+
+def read_batch(work: list[tuple[Path, str, tuple[str, ...]]]) -> list[tuple[tuple[str, ...], Content | None, list[Problem]]]:
+    """Return (key, content or None, problems) for each content file of `work`."""
+    md = make_markdown()
+    results = []
+    for file, path, key in work:
+        problems: list[Problem] = []
+        results.append((key, read_content(file, path, key, md, problems), problems))
+    return results
 
 
 def locate(parts: tuple[str, ...], data: SiteData) -> tuple[tuple[str, ...] | None, str]:

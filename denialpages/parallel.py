@@ -16,12 +16,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from .errors import InputError
 from .render import Renderer
 
+T = TypeVar("T")
+R = TypeVar("R")
 SLICE = 256
 PR_SET_PDEATHSIG = 1
 # Set in each worker by _start_worker (inherited through fork); the main process never sets it.
@@ -30,8 +33,7 @@ _worker: tuple[Renderer, Path | None] | None = None
 
 def _start_worker(renderer: Renderer, staging: Path | None) -> None:
     global _worker  # noqa: PLW0603 (one renderer per worker process, see the module docstring)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    die_with_parent()
+    _start_helper()
     _worker = (renderer, staging)
 
 
@@ -42,6 +44,22 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass  # not Linux: a dead pool's workers exit when their queue closes
+
+
+def fork_map(function: Callable[[T], R], items: Sequence[T], jobs: int) -> list[R]:
+    """Return [function(item) for item in items], computed by `jobs` forked processes."""
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_helper) as pool:
+        try:
+            return list(pool.map(function, items))
+        except BrokenProcessPool:
+            raise WorkerDied("a worker process died (killed, or out of memory)") from None
+
+
+def _start_helper() -> None:
+    """Prepare a forked worker: Ctrl-C is the main process's to handle; die with it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
 
 
 def _render_slice(indices: Sequence[int]) -> list[tuple[int, int]]:

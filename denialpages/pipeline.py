@@ -58,7 +58,7 @@ def count_layers(plan: Plan) -> dict[str, int]:
 def check_site(root: Path, jobs: int = 1) -> BuildReport:
     """Load, plan and render every page in memory, links checked; write nothing. Raises InputError."""
     started = time.perf_counter()
-    data = load_site(root)
+    data = load_site(root, jobs)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     ledger = ledger_or_fail(root, data, plan)
@@ -89,7 +89,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     `record=False` (a preview) leaves the URL ledger as it was, so drafts move no lastmod.
     """
     started = time.perf_counter()
-    data = load_site(root)
+    data = load_site(root, jobs)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     ledger = ledger_or_fail(root, data, plan)
