@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html import unescape
 
 import htmlmin
@@ -29,6 +30,10 @@ def finish(html: str) -> str:
 
 
 def _requote(match: re.Match[str]) -> str:
-    value = match.group(1)
+    return _requoted(match.group(1))
+
+
+@lru_cache(maxsize=4096)  # the policy, the statute links and each page's checkout link repeat
+def _requoted(value: str) -> str:
     return '="' + escape_attr_value(unescape(value), double_quote=True)[0] + '"'
 
