@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import sys
+import time
 import traceback
 from pathlib import Path
 
 import click
 
-from . import pipeline
+from . import indexnow, pipeline, publish_s3
+from .changes import changes_path, read_changes
 from .errors import UsageProblem
+from .load import load_site
 from .progress import Progress
 from .scaffold import write_scaffold
 from .serve import serve_site
@@ -160,6 +164,82 @@ def new(site: str | None, payer: str, procedure: str, denial: str, force: bool) 
                f"Preview: run `python build.py serve`, then open {written.preview_url}\n"
                "Replace each TODO line with what you know; `python build.py check` says when the page "
                "is too close to another.")
+
+
+def built_out(root: Path, out: str | None) -> Path:
+    """Return the output folder of a finished build, or raise ClickException when nothing was built there."""
+    target = resolve_out(root, out)
+    if not (target / "index.html").is_file():
+        raise click.ClickException(f"{target} holds no built site; run `python build.py build` first")
+    return target
+
+
+@cli.command("publish-s3")
+@site_option
+@out_option
+@click.option("--bucket", required=True, help="S3 bucket that serves the site.")
+@click.option("--prefix", help="Key prefix (folder) inside the bucket; default: the bucket's root.")
+@click.option("--distribution", help="CloudFront distribution ID whose cache to invalidate.")
+@click.option("--website-redirect", is_flag=True, help="Also give redirect pages S3's own 301 (website endpoint).")
+@click.option("--dry-run", is_flag=True, help="Print the aws commands instead of running them.")
+def publish_s3_command(site: str | None, out: str | None, bucket: str, prefix: str | None,
+                       distribution: str | None, website_redirect: bool, dry_run: bool) -> None:
+    """Upload --out to S3 with each file's type and cache rule, delete what left, invalidate CloudFront."""
+    started = time.perf_counter()
+    target = publish_s3.make_target(bucket, prefix, distribution, website_redirect)
+    folder = built_out(resolve_site(site), out)
+    changes = read_changes(folder)
+    if changes is None and distribution:
+        click.echo(f"warning: no {changes_path(folder).name} beside {folder}; invalidating /*", err=True)
+    if next(publish_s3.extensionless_pages(folder), None):
+        click.echo("warning: pages are NAME.html files (url_pattern without a trailing '/'); S3 serves "
+                   "/NAME only through a CloudFront Function that adds .html (see README, Publishing)", err=True)
+    commands = publish_s3.publish_commands(folder, target, changes)
+    if dry_run:
+        click.echo("\n".join(shlex.join(argv) for argv in commands))
+    else:
+        publish_s3.run_commands(commands, click.echo)
+    paths = commands[-1][6:] if distribution and commands[-1][1] == "cloudfront" else []
+    click.echo(f"{'Would publish' if dry_run else 'Published'} {folder} to {target.uri} with {len(commands)} aws "
+               f"commands ({len(paths):,} CloudFront paths invalidated) in {time.perf_counter() - started:.2f} s")
+
+
+@cli.command("indexnow")
+@site_option
+@out_option
+@click.option("--endpoint", default=indexnow.ENDPOINT, show_default=True, help="IndexNow endpoint to POST to.")
+@click.option("--dry-run", is_flag=True, help="Print the JSON bodies instead of sending them.")
+def indexnow_command(site: str | None, out: str | None, endpoint: str, dry_run: bool) -> None:
+    """Tell search engines (IndexNow) which URLs the last build added, changed or removed."""
+    started = time.perf_counter()
+    root = resolve_site(site)
+    if not endpoint.startswith(("https://", "http://")):
+        raise UsageProblem(f"--endpoint '{endpoint}' must be an http:// or https:// address")
+    data = load_site(root)
+    key = data.site.indexnow_key
+    if not key:
+        raise click.ClickException("data/site.yaml has no indexnow_key: add one (8-128 letters, digits and "
+                                   "hyphens), build and publish, then run indexnow")
+    folder = built_out(root, out)
+    key_file = folder / indexnow.key_file_name(key)
+    if not key_file.is_file() or key_file.read_text(encoding="ascii", errors="replace") != key:
+        raise click.ClickException(f"{key_file} is missing or stale; build and publish the site before submitting")
+    changes = read_changes(folder)
+    if changes is None:
+        raise click.ClickException(f"no {changes_path(folder)}; build first (it lists the URLs to submit)")
+    urls = indexnow.submitted_urls(data.site, changes)
+    batches = list(indexnow.submissions(data.site, urls))
+    for batch in batches:
+        if dry_run:
+            click.echo(batch.body().decode("utf-8"))
+            continue
+        try:
+            status = indexnow.submit(endpoint, batch)
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"{endpoint} answered {status} for {len(batch.urls):,} URLs")
+    click.echo(f"{'Would submit' if dry_run else 'Submitted'} {len(urls):,} URLs in {len(batches)} requests "
+               f"to {endpoint} in {time.perf_counter() - started:.2f} s")
 
 
 def main() -> None:

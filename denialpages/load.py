@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -35,11 +36,15 @@ from .model import (
 from .yamlsrc import YamlList, load_yaml_file
 
 T = TypeVar("T")
+INDEXNOW_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 PROMO_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
-def load_site(root: Path) -> SiteData:
-    """Return the validated SiteData of the site folder `root`, or raise InputError."""
+def load_site(root: Path, jobs: int = 1) -> SiteData:
+    """Return the validated SiteData of the site folder `root`, or raise InputError.
+
+    `jobs` processes render the content files when there are many.
+    """
     problems: list[Problem] = []
     site = _read_one(root, "data/site.yaml", read_site, problems)
     facts, plan_types = _read_facts(root, problems)
@@ -53,7 +58,7 @@ def load_site(root: Path) -> SiteData:
     data = SiteData(site, facts, plan_types, payers, procedures, denials)
     problems += references.check_references(data)
     problems += references.check_policies(policies, data)
-    content, content_problems = load_content(root, data)
+    content, content_problems = load_content(root, data, jobs)
     problems += content_problems
     if problems:
         raise InputError(problems)
@@ -126,10 +131,21 @@ def read_site(r: Record) -> Site:
         reviewer=r.text("reviewer"),
         thresholds=read_thresholds(thresholds) if thresholds else Thresholds(),
         origin=r.origin,
+        indexnow_key=read_indexnow_key(r),
     )
     if price is None:
         r.fail(None, "the required field 'price' is missing")
     return site
+
+
+def read_indexnow_key(r: Record) -> str:
+    """Return the optional IndexNow key ('' when absent): 8 to 128 letters, digits and hyphens."""
+    key = r.text("indexnow_key", required=False)
+    if key and not INDEXNOW_KEY.fullmatch(key):
+        r.fail("indexnow_key", f"'{shown(key)}' must be 8 to 128 characters, each a letter, a digit or '-' "
+               "(the IndexNow protocol's keys; the build publishes it as {key}.txt)")
+        return ""
+    return key
 
 
 def read_url_pattern(r: Record) -> str:

@@ -54,6 +54,7 @@ class Site:
     reviewer: str
     thresholds: Thresholds
     origin: Location
+    indexnow_key: str = ""  # optional; the build publishes it as out/{key}.txt
 
     @property
     def trailing_slash(self) -> bool:

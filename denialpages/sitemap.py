@@ -7,6 +7,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .hosting import hosting_files
+from .indexnow import key_files
 from .ledger import Ledger
 from .model import Site
 from .render import RenderedPage, Renderer
@@ -70,6 +71,7 @@ def site_files(root: Path, renderer: Renderer, ledger: Ledger) -> Iterator[Rende
     yield from sitemaps(site, sitemap_groups(renderer, ledger))
     yield RenderedPage("robots.txt", render_robots(site))
     yield RenderedPage("favicon.ico", (root / "templates" / "favicon.ico").read_bytes())
+    yield from key_files(site)
     for old, target in ledger.redirects:
         yield renderer.render_redirect(old, target)
     rules = [(old, target, 301) for old, target in ledger.redirects]

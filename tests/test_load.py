@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import DENIALS, PAYERS, PROCEDURES, SITE, denial, payer, procedure, site_files
+from conftest import DENIALS, PAYERS, PROCEDURES, SITE, denial, payer, procedure, run_cli, site_files
 from denialpages.errors import InputError
 from denialpages.load import load_site
 
@@ -134,3 +134,50 @@ def test_content_front_matter_that_does_not_parse(make_site):
     files = site_files(**{"content/cigna/cimt/step-therapy.md": "---\ndescription: [x\n---\n## Why it was denied\n"})
     found = problems_of(make_site(files))
     assert any(p.startswith("content/cigna/cimt/step-therapy.md:") and "not valid YAML" in p for p in found)
+
+
+def test_content_read_by_several_processes_gives_the_same_site_and_the_same_problems(make_site, tmp_path, monkeypatch):
+    import denialpages.content
+
+    from conftest import snapshot  # noqa: PLC0415
+    from test_standing import page_md, prose  # noqa: PLC0415
+
+    monkeypatch.setattr(denialpages.content, "PARALLEL_FROM", 2)
+    files = site_files(**{
+        "content/humana/humira/step-therapy.md": page_md(prose(11)),
+        "content/_procedure/cimt/step-therapy.md": page_md(prose(12)),
+        "content/_denial/prior-authorization.md": page_md(prose(13)),
+    })
+    root = make_site(files)
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = run_cli("build", "--site", str(root), "--out", str(out), "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+        outputs.append(snapshot(out))
+    assert outputs[0] == outputs[1]
+    (root / "content/_procedure/cimt/step-therapy.md").write_text(page_md(prose(12)) + "\n<div>raw</div>\n")
+    (root / "content/humana/humira/step-therapy.md").write_text(page_md(prose(11)).replace("## Appeal route", "## Appeal"))
+    reports = [run_cli("check", "--site", str(root), "--jobs", jobs).output for jobs in ("1", "2")]
+    assert reports[0] == reports[1]
+    assert "content/_procedure/cimt/step-therapy.md:" in reports[1]
+    assert "content/humana/humira/step-therapy.md:" in reports[1]
+
+
+@pytest.mark.parametrize("key", ["short12", "has space in-it", "under_score_key", "k" * 129, "ключключключ"])
+def test_a_bad_indexnow_key_stops_the_build_at_its_line(make_site, tmp_path, key):
+    root = make_site(site_files(**{"data/site.yaml": {**SITE, "indexnow_key": key}}))
+    line = next(n for n, text in enumerate((root / "data/site.yaml").read_text().splitlines(), 1)
+                if text.startswith("indexnow_key:"))
+    result = run_cli("build", "--site", str(root), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert f"data/site.yaml:{line}: site.yaml: indexnow_key: '" in result.output
+    assert "must be 8 to 128 characters, each a letter, a digit or '-'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_indexnow_key_of_8_to_128_letters_digits_and_hyphens_loads(make_site):
+    for key in ("abcd1234", "A-" * 64, 12345678):
+        data = load_site(make_site(site_files(**{"data/site.yaml": {**SITE, "indexnow_key": key}}), name=f"k{key}"[:20]))
+        assert data.site.indexnow_key == str(key)
+    assert load_site(make_site(name="nokey")).site.indexnow_key == ""
