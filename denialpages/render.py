@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from . import pagemeta as meta
 from .errors import InputError, Location, Problem
@@ -347,13 +347,21 @@ BETWEEN_TAGS = re.compile(r"(?:(?<=>)|(?<=%\}))[ \t]*\n\s*(?=<|\{%|\{#)|(?<=%\})
 
 def make_environment(root: Path) -> jinja2.Environment:
     """Return the Jinja environment: the site's templates, strict undefined, autoescape on."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=MinifiedTemplates(root / "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["cite"] = cite_title
+    return env
+
+
+def cite_title(text: str, title: str) -> Markup:
+    """Return `text`, escaped, with each mention of a document's `title` marked as a <cite>."""
+    escaped, quoted = escape(text), escape(title)
+    return Markup(escaped.replace(quoted, Markup("<cite>") + quoted + Markup("</cite>")))
 
 
 def load_style(root: Path) -> Style:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -68,11 +69,19 @@ def test_every_landing_page_has_every_part_in_order(pages, plan):
         assert doc.cssselect("#trust time[datetime]") and doc.cssselect("#trust .sources a[href^='https://']")
 
 
+def prose_of(doc: lxml.html.HtmlElement) -> str:
+    """Return a page's own wording: its text without quoted titles (<cite>, the cited documents)."""
+    doc = copy.deepcopy(doc)
+    for quoted in doc.cssselect("cite, #trust .sources"):
+        quoted.drop_tree()
+    return doc.text_content()
+
+
 def test_names_are_never_recased(pages, plan):
     names = [p["name"] for f in ("payers.yaml", "procedures.yaml") for p in data(f)]
     wrong = {n: re.compile(rf"\b{re.escape(n)}\b", re.IGNORECASE) for n in names}
     for url, doc in pages.items():
-        text = doc.text_content()
+        text = prose_of(doc)
         for name, pattern in wrong.items():
             for found in pattern.findall(text):
                 # sentence case may lower a first letter ("lumbar spine MRI"); nothing else changes
