@@ -10,7 +10,7 @@ text is not a block.
 
 Similarity is the Jaccard index of word 5-shingles of the own text. Pages with the same own
 blocks have the same own text (similarity 1.0), so each distinct set of own blocks is sketched
-once: shingles are hashed to 64 bits (two CRC-32s) and spread over 128 bins, the smallest hash in
+once: shingles are hashed to 32 bits (CRC-32) and spread over 128 bins, the smallest hash in
 each bin is the signature (one-permutation MinHash), signatures are banded (LSH) to find
 candidates, each is compared with its 64 best candidates at most, so the cost grows with the
 number of distinct texts, not their square, and Jaccard is estimated as the share of equal bins.
@@ -24,6 +24,8 @@ import re
 import zlib
 from array import array
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from itertools import accumulate
 from dataclasses import dataclass
 
 from .errors import Problem
@@ -34,7 +36,7 @@ BINS = 128
 ROWS, BANDS = 3, 42
 EMPTY = 1 << 64
 DISTANCE_STEP = 1 << 57  # added per bin skipped when densifying: a filled bin never equals a real one
-MAX_CANDIDATES = 64
+MAX_CANDIDATES = 16
 TAG = re.compile(r"<[^>]+>")
 
 
@@ -95,6 +97,7 @@ class Blocks:
         self.payers = {p.slug: p for p in data.payers}
         self.procedures = {p.slug: p for p in data.procedures}
         self.denials = {d.slug: d for d in data.denial_types}
+        self.texts: dict[str, str] = {}  # a block's text, made once however many pages show it
 
     def of(self, page: PagePlan) -> list[tuple[str, str]]:
         """Return (source key, text) for each block of a page's main content, in page order."""
@@ -103,39 +106,49 @@ class Blocks:
         denial = self.denials[page.denial_type]
         wording_key = f"{denial.slug}:{procedure.category if procedure.category in dict(denial.by_category) else '*'}"
         wording = denial.wording_for(procedure.category)
+        block = self.block
         blocks = [
-            (f"lede:{wording_key}", wording.lede),
-            (f"payer:{payer.slug}", " ".join([n for _, n in payer.plan_notes]
-                                             + [f"{r.name} {r.where}" for r in payer.policy_resources])),
-            (f"procedure:{procedure.slug}", " ".join(
+            block(f"lede:{wording_key}", lambda: wording.lede),
+            block(f"payer:{payer.slug}", lambda: " ".join([n for _, n in payer.plan_notes]
+                                                          + [f"{r.name} {r.where}" for r in payer.policy_resources])),
+            block(f"procedure:{procedure.slug}", lambda: " ".join(
                 [procedure.summary, procedure.ordered_by, *(c.criterion for c in procedure.criteria)])),
         ]
         policy = self.data.policies.get((payer.slug, procedure.slug))
         if policy:
-            blocks.append((f"policy:{payer.slug}:{procedure.slug}", f"{policy.policy} {policy.summary}"))
+            blocks.append(block(f"policy:{payer.slug}:{procedure.slug}", lambda: f"{policy.policy} {policy.summary}"))
         content = self.data.content.get(page.content_key) if page.content_key else None
         if content:
-            blocks.append(("content:" + "/".join(content.key), " ".join(text_of(h) for _, h in content.sections)))
+            blocks.append(block("content:" + "/".join(content.key),
+                                lambda: " ".join(text_of(h) for _, h in content.sections)))
         else:
             blocks += [
-                (f"wording:{wording_key}", " ".join(
+                block(f"wording:{wording_key}", lambda: " ".join(
                     [wording.why, wording.angle, *(self.data.facts[f].says for f in wording.facts)])),
-                (f"documents:{wording_key}", " ".join(wording.documents)),
-                (f"evidence:{procedure.slug}", " ".join(
+                block(f"documents:{wording_key}", lambda: " ".join(wording.documents)),
+                block(f"evidence:{procedure.slug}", lambda: " ".join(
                     [*procedure.documents, *(c.evidence for c in procedure.criteria)])),
             ]
-        blocks.append((f"denial:{denial.slug}", " ".join([*denial.mistakes, denial.expedited])))
+        blocks.append(block(f"denial:{denial.slug}", lambda: " ".join([*denial.mistakes, denial.expedited])))
         return blocks
+
+    def block(self, key: str, make: Callable[[], str]) -> tuple[str, str]:
+        """Return (key, text), making the text only the first time the key is seen."""
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = make()
+        return key, text
 
 
 def shingle_hashes(text: str) -> set[int]:
-    """Return 64-bit hashes of the word 5-shingles of `text` (lower-cased, punctuation kept)."""
-    words = text.lower().split()
-    found = set()
-    for start in range(max(1, len(words) - 4)):
-        shingle = " ".join(words[start : start + 5]).encode()
-        found.add(zlib.crc32(shingle) << 32 | zlib.crc32(shingle, 0x9E3779B9))
-    return found
+    """Return 32-bit hashes (CRC-32) of the word 5-shingles of `text` (lower-cased, punctuation kept)."""
+    words = text.lower().encode().split()
+    if len(words) <= 5:
+        return {zlib.crc32(b" ".join(words))} if words else set()
+    joined = b" ".join(words)
+    starts = list(accumulate((len(word) + 1 for word in words), initial=0))  # word i is joined[starts[i]:starts[i+1]-1]
+    crc32 = zlib.crc32
+    return {crc32(joined[start:end - 1]) for start, end in zip(starts, starts[5:])}
 
 
 def sketch(hashes: set[int]) -> tuple[int, ...]:
@@ -195,7 +208,7 @@ def nearest_neighbours(sketches: list[tuple[int, ...]]) -> list[tuple[float, int
     for index in distinct:
         for band in range(BANDS):
             rows = sketches[index][band * ROWS : (band + 1) * ROWS]
-            if any(v != EMPTY for v in rows):
+            if EMPTY not in rows:
                 buckets[band, rows].append(index)
     for index in distinct:
         shared: Counter[int] = Counter()
