@@ -232,6 +232,13 @@ class DenialType:
         """Return the wording for a procedure category, or the general wording."""
         return dict(self.by_category).get(category, self.wording)
 
+    def documents_for(self, procedure: Procedure) -> tuple[str, ...]:
+        """Return what to gather: this reason's documents, then the procedure's clinical records,
+        except for a billing matter (one no external reviewer hears), which clinical records do not answer."""
+        own = self.wording_for(procedure.category).documents
+        clinical = () if self.external_review == "no" else procedure.documents
+        return tuple(dict.fromkeys((*own, *clinical)))
+
 
 @dataclass(frozen=True, slots=True)
 class Content:

@@ -148,7 +148,7 @@ class Renderer:
             "angle": None if content else self.fragment("_angle_data.html", (procedure.slug, denial.slug), {
                 "procedure": procedure, "wording": wording,
                 "angle_facts": [self.data.facts[f] for f in wording.facts],
-                "documents": list(dict.fromkeys((*wording.documents, *procedure.documents)))}),
+                "documents": list(denial.documents_for(procedure))}),
         }
         return {
             **self.common(page.url),
@@ -170,7 +170,7 @@ class Renderer:
             "cited": cited_facts(self.data, plan_types, wording.facts, procedure.category),
             "sources": list(dict.fromkeys((*(content.sources if content else ()), *(policy.sources if policy else ()),
                                            *payer.sources))),
-            "documents": list(dict.fromkeys((*wording.documents, *procedure.documents))),
+            "documents": list(denial.documents_for(procedure)),
             "outline_cites": list(dict.fromkeys(self.data.facts[f].cite for f in wording.facts))[:3],
             "reviewed": reviewed,
             "reviewed_text": meta.long_date(reviewed),

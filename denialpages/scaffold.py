@@ -92,7 +92,7 @@ def scaffold_text(data: SiteData, payer: Payer, procedure: Procedure, denial: De
     """Return the whole content file for one combination."""
     who, what = markdown_text(payer.name), markdown_text(procedure.name)
     phrase = markdown_text(denial.phrase)
-    documents = dict.fromkeys((*denial.wording_for(procedure.category).documents, *procedure.documents))
+    documents = denial.documents_for(procedure)
     prompts = (
         f"TODO: say why {who} denies {what} for {phrase}: the policy it applies and what its notice cites.",
         f"TODO: say how to appeal this at {who}, step by step, without deadlines (the page shows them).",

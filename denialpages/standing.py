@@ -106,6 +106,7 @@ class Blocks:
         denial = self.denials[page.denial_type]
         wording_key = f"{denial.slug}:{procedure.category if procedure.category in dict(denial.by_category) else '*'}"
         wording = denial.wording_for(procedure.category)
+        clinical = denial.external_review != "no"  # as DenialType.documents_for decides
         block = self.block
         blocks = [
             block(f"lede:{wording_key}", lambda: wording.lede),
@@ -126,8 +127,8 @@ class Blocks:
                 block(f"wording:{wording_key}", lambda: " ".join(
                     [wording.why, wording.angle, *(self.data.facts[f].says for f in wording.facts)])),
                 block(f"documents:{wording_key}", lambda: " ".join(wording.documents)),
-                block(f"evidence:{procedure.slug}", lambda: " ".join(
-                    [*procedure.documents, *(c.evidence for c in procedure.criteria)])),
+                block(f"evidence:{procedure.slug}:{clinical}", lambda: " ".join(
+                    [*(procedure.documents if clinical else ()), *(c.evidence for c in procedure.criteria)])),
             ]
         blocks.append(block(f"denial:{denial.slug}", lambda: " ".join([*denial.mistakes, denial.expedited])))
         return blocks

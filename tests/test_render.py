@@ -139,3 +139,20 @@ def test_a_content_link_to_a_page_that_does_not_exist_fails_the_build(make_site,
     good = CONTENT.replace("Ask for a retro review.", "See [Humana's page](/help/humana/cimt/step-therapy/).")
     root = make_site(site_files(**{"content/cigna/cimt/prior-authorization.md": good}), name="good")
     assert run_cli("build", "--site", str(root), "--out", str(tmp_path / "out")).exit_code == 0
+
+
+def test_a_billing_denial_lists_no_clinical_records(make_site, tmp_path):
+    from conftest import DENIALS, denial  # noqa: PLC0415
+
+    billing = denial("coding-error", "Coding error", "a coding or billing error", external_review="no",
+                     documents=["The itemized bill"])
+    root = make_site(site_files(**{"data/denial_types.yaml": [*DENIALS, billing]}))
+    out = tmp_path / "out"
+    assert run_cli("build", "--site", str(root), "--out", str(out)).exit_code == 0
+
+    def documents(url: str) -> list[str]:
+        angle = parse(out / url / "index.html").get_element_by_id("angle")
+        return [li.text_content() for li in angle.cssselect("ol > li")]
+
+    assert documents("help/humana/humira/coding-error") == ["The itemized bill"]
+    assert documents("help/humana/humira/prior-authorization") == ["The denial notice", "Notes on Humira"]
