@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from .standing import Standing
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
           "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL)")
+META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+LIBRARIES = ("jinja2", "markupsafe", "markdown", "htmlmin", "pyyaml")  # their versions shape the output
 PACKAGE = Path(__file__).resolve().parent
 
 
@@ -42,7 +45,7 @@ def record_digest(record: object) -> str:
 def tree_digest(folder: Path, pattern: str) -> str:
     """Return a hash of every file matching `pattern` under `folder`, names and bytes."""
     hasher = hashlib.blake2b(digest_size=16)
-    for file in sorted(folder.rglob(pattern)):
+    for file in sorted(f for f in folder.rglob(pattern) if f.is_file()):
         hasher.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     return hasher.hexdigest()
 
@@ -70,6 +73,43 @@ class Fingerprints:
         record = {"payer": "payer:", "procedure": "procedure:", "denial_type": "denial:"}.get(kind)
         site_wide = digest(self.site_wide, self.indexable)
         return digest(site_wide, self.records[record + slug]) if record else site_wide
+
+
+def inputs_digest(root: Path, *settings: str) -> str:
+    """Return a hash of what a build reads besides its URL ledger (the site's data, content and
+    templates, the generator's code, the versions of the libraries that shape its output) and the
+    build's own `settings`. With the ledger's digest, while it stays the same, so does every byte
+    the build would write."""
+    versions = [f"{name}={importlib.metadata.version(name)}" for name in LIBRARIES]
+    trees = [tree_digest(root / folder, "*") for folder in ("data", "content", "templates")]
+    return digest(*trees, tree_digest(PACKAGE, "*.py"), *versions, *settings)
+
+
+def read_meta(out: Path) -> dict[str, str]:
+    """Return what the last build into `out` remembered about itself (empty when unreadable)."""
+    path = manifest_path(out)
+    if not path.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
+def write_meta(out: Path, values: dict[str, str]) -> None:
+    """Remember `values` about this build beside `out`, writing only when they differ."""
+    if read_meta(out) == values:
+        return
+    db = sqlite3.connect(manifest_path(out))
+    try:
+        with db:
+            db.execute(SCHEMA)
+            db.execute(META_SCHEMA)
+            db.execute("DELETE FROM meta")
+            db.executemany("INSERT INTO meta VALUES (?, ?)", values.items())
+    finally:
+        db.close()
 
 
 def manifest_path(out: Path) -> Path:

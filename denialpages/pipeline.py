@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import time
@@ -12,7 +14,19 @@ from pathlib import Path
 from .errors import InputError
 from .ledger import Ledger, update_ledger, write_ledger
 from .load import load_site
-from .manifest import FileState, digest, file_state, fingerprints, read_manifest, still_valid, update_manifest
+from .manifest import (
+    FileState,
+    digest,
+    file_state,
+    fingerprints,
+    inputs_digest,
+    read_manifest,
+    read_meta,
+    still_valid,
+    tree_digest,
+    update_manifest,
+    write_meta,
+)
 from .model import SiteData
 from .parallel import render_pages
 from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank, url_clashes
@@ -37,6 +51,20 @@ class BuildReport:
     warning: str | None = None
     noindex: int = 0
     duplicates: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """Return what a later build that finds nothing changed reports again (not time or files written)."""
+        values = dataclasses.asdict(self)
+        del values["seconds"], values["files"], values["warning"]
+        return json.dumps(values)
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildReport:
+        """Return the report saved by to_json, for a build that wrote nothing."""
+        values = json.loads(text)
+        values["exclusions"] = tuple(Exclusion(**e) for e in values["exclusions"])
+        values["duplicates"] = tuple(values["duplicates"])
+        return cls(files=0, seconds=0.0, **values)
 
     def summary(self, verb: str) -> str:
         """Return the one-line summary a command ends with."""
@@ -89,6 +117,13 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     `record=False` (a preview) leaves the URL ledger as it was, so drafts move no lastmod.
     """
     started = time.perf_counter()
+    inputs = inputs_digest(root, f"shard {shard.index}/{shard.count}", f"record {record}",
+                           os.environ.get("SOURCE_DATE_EPOCH", ""))
+    if not full:
+        with output_lock(out):
+            last = unchanged_build(out, digest(inputs, tree_digest(root / "ledger", "*")))
+        if last is not None:
+            return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
     data = load_site(root, jobs)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
@@ -123,9 +158,24 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
         if record:
             write_ledger(root, ledger)
         write_report(report_dir(out), findings)  # rewrites nothing when unchanged
-    return BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
-                       count_noindex(standing), tuple(findings.warnings()))
+        report = BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
+                             time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
+                             count_noindex(standing), tuple(findings.warnings()))
+        # the ledger as this build left it: the next build reads it so
+        write_meta(out, {"inputs": digest(inputs, tree_digest(root / "ledger", "*")), "report": report.to_json()})
+    return report
+
+
+def unchanged_build(out: Path, inputs: str) -> BuildReport | None:
+    """Return the last build's report when its inputs were these and out/ still holds exactly
+    what it wrote (every file's fingerprint, size, time and inode); else None."""
+    meta = read_meta(out)
+    if meta.get("inputs") != inputs or not (report_dir(out) / "report.json").is_file():
+        return None
+    known, warning = read_manifest(out)
+    if warning or not known or not all(still_valid(out, known, path, entry[0]) for path, entry in known.items()):
+        return None
+    return BuildReport.from_json(meta["report"])
 
 
 def report_dir(out: Path) -> Path:

@@ -152,3 +152,72 @@ def test_changed_urls_are_listed_beside_out(make_site, tmp_path):
     page.write_text(page.read_text().replace("in blocks", "in blocks of visits"))
     build_site(root, out)
     assert (tmp_path / "out-changes.txt").read_text() == "changed\t/help/cigna/cimt/prior-authorization/\n"
+
+
+def counting_loads(monkeypatch):
+    """Count the builds that read the site (the ones that did not find every input unchanged)."""
+    import denialpages.pipeline as pipeline  # noqa: PLC0415
+
+    calls = []
+    real = pipeline.load_site
+
+    def load(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_site", load)
+    return calls
+
+
+def test_a_build_whose_inputs_are_all_unchanged_reads_nothing_and_reports_the_last_build(make_site, tmp_path, monkeypatch):
+    root, out = make_site(), tmp_path / "out"
+    first = build_site(root, out)
+    calls = counting_loads(monkeypatch)
+    again = build_site(root, out)
+    assert calls == []
+    assert (again.pages, again.hubs, again.noindex, again.layers, again.exclusions, again.files) == (
+        first.pages, first.hubs, first.noindex, first.layers, first.exclusions, 0)
+
+
+def append(path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def add_policy(root) -> None:
+    (root / "data/policies").mkdir()
+    (root / "data/policies/x.yaml").write_text(
+        "- {payer: cigna, procedure: cimt, policy: P, publisher: Cigna, url: 'https://a.example/p', "
+        "checked: 2026-11-25, summary: S, sources: [{title: T, url: 'https://a.example/p'}]}\n")
+
+
+EDITS = {
+    "a content file": lambda root, out: append(root / "content/cigna/cimt/prior-authorization.md", "\nMore.\n"),
+    "a template": lambda root, out: append(root / "templates/404.html", "\n"),
+    "a new data file": lambda root, out: add_policy(root),
+    "the URL ledger": lambda root, out: append(root / "ledger/urls.tsv", ""),
+    "a file under out/": lambda root, out: (out / "robots.txt").write_text("User-agent: *\nDisallow: /\n"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_any_changed_input_or_output_makes_the_build_read_the_site(make_site, tmp_path, monkeypatch, edit):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    EDITS[edit](root, out)
+    if edit == "the URL ledger":  # an edit by hand: the build must read it, and may write it back
+        ledger = root / "ledger/urls.tsv"
+        ledger.write_text(ledger.read_text().replace("\t2026-", "\t2025-", 1))
+    calls = counting_loads(monkeypatch)
+    build_site(root, out)
+    assert len(calls) == 1
+    assert "Disallow: /\n" not in (out / "robots.txt").read_text()
+
+
+def test_a_different_date_epoch_or_shard_makes_the_build_read_the_site(make_site, tmp_path, monkeypatch):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    calls = counting_loads(monkeypatch)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    build_site(root, out)
+    build_site(root, out, shard=Shard(1, 2))
+    assert len(calls) == 2
