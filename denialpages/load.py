@@ -304,12 +304,14 @@ def read_wording(r: Record, base: Wording | None = None) -> Wording:
     """Return a denial type's wording; in a by_category override, absent fields keep `base`."""
     required = base is None
     fallback = base or Wording("", "", "", (), ())
+    facts = r.texts("facts", required=False)
     return Wording(
         lede=r.text("lede", required) or fallback.lede,
         why=r.text("why", required) or fallback.why,
         angle=r.text("angle", required) or fallback.angle,
         documents=r.texts("documents", required) or fallback.documents,
-        facts=r.texts("facts", required=False) or fallback.facts,
+        facts=facts or fallback.facts,
+        letter_facts=r.texts("letter_facts", required=False) or (() if facts else fallback.letter_facts),
     )
 
 

@@ -210,6 +210,11 @@ class Wording:
     angle: str
     documents: tuple[str, ...]
     facts: tuple[str, ...]
+    letter_facts: tuple[str, ...] = ()  # the rules the appeal letter invokes; empty: all of `facts`
+
+    def letter_cites(self) -> tuple[str, ...]:
+        """Return the ids of the facts an appeal letter for this wording would rely on."""
+        return self.letter_facts or self.facts
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ def check_references(data: SiteData) -> list[Problem]:
                 problems.append(Problem(rule.origin, f"{rule.owner}: {rule.kind}: no procedure '{slug}'"))
     for denial in data.denial_types:
         for wording in (denial.wording, *dict(denial.by_category).values()):
-            problems += _missing_facts(f"denial type '{denial.slug}'", wording.facts, denial.origin, data)
+            problems += _missing_facts(f"denial type '{denial.slug}'", (*wording.facts, *wording.letter_facts),
+                                       denial.origin, data)
     return problems
 
 

@@ -171,7 +171,7 @@ class Renderer:
             "sources": list(dict.fromkeys((*(content.sources if content else ()), *(policy.sources if policy else ()),
                                            *payer.sources))),
             "documents": list(denial.documents_for(procedure)),
-            "outline_cites": list(dict.fromkeys(self.data.facts[f].cite for f in wording.facts))[:3],
+            "outline_cites": list(dict.fromkeys(self.data.facts[f].cite for f in wording.letter_cites()))[:3],
             "reviewed": reviewed,
             "reviewed_text": meta.long_date(reviewed),
             "reviewer": reviewer,

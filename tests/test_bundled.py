@@ -200,3 +200,12 @@ def test_every_page_is_reachable_from_home_and_indexable_ones_within_three_click
     robots = {page.url: parse(bundled_out / page.path).cssselect("meta[name=robots]")[0].get("content")
               for page in plan.pages}
     assert all(depth[url] <= 3 for url, value in robots.items() if value.startswith("index"))
+
+
+def test_a_letter_never_invokes_a_step_therapy_law_for_anything_but_a_drug(pages, plan):
+    categories = {p["slug"]: p["category"] for p in data("procedures.yaml")}
+    for page in plan.pages:
+        rights = pages[page.url].cssselect("#cta .outline > li")[-1].text_content()
+        assert rights.startswith("Your rights for your plan type"), page.url
+        if categories[page.procedure] != "drug":
+            assert "step-therapy law" not in rights.lower(), (page.url, rights)
