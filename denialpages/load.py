@@ -264,7 +264,8 @@ def read_resource(r: Record) -> Resource:
     categories = frozenset(r.texts("categories", required=False))
     for bad in sorted(categories - set(CATEGORIES)):
         r.fail("categories", f"'{bad}' is not one of {', '.join(CATEGORIES)}")
-    return Resource(r.text("name"), r.text("where"), r.https_url("url"), categories)
+    return Resource(r.text("name"), r.text("where"), r.https_url("url"), categories,
+                    frozenset(r.texts("procedures", required=False)))
 
 
 def read_procedure(r: Record) -> Procedure:

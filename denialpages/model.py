@@ -135,11 +135,14 @@ class Resource:
     name: str
     where: str
     url: str
-    categories: frozenset[str]  # empty: shown for every procedure
+    categories: frozenset[str]  # with procedures empty too: shown for every procedure
+    procedures: frozenset[str] = frozenset()
 
-    def applies_to(self, category: str) -> bool:
-        """Return True when this resource is worth showing for a procedure category."""
-        return not self.categories or category in self.categories
+    def applies_to(self, procedure: Procedure) -> bool:
+        """Return True when this resource is worth showing for a procedure (by category or by slug)."""
+        if not self.categories and not self.procedures:
+            return True
+        return procedure.category in self.categories or procedure.slug in self.procedures
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,8 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     if not full:
         with output_lock(out):
             last = unchanged_build(out, digest(inputs, tree_digest(root / "ledger", "*")))
+            if last is not None:
+                write_changes(out, set(), {}, [])
         if last is not None:
             return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
     data = load_site(root, jobs)
@@ -153,8 +155,8 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
                 shutil.rmtree(staging, ignore_errors=True)
             entries = [file_state(out, path, wanted[path]) for path in sorted(stale)]
             update_manifest(out, entries, removed, replace_all=not known)
-            write_changes(out, stale, known, removed)
             written = len(stale)
+        write_changes(out, stale, known, removed)
         if record:
             write_ledger(root, ledger)
         write_report(report_dir(out), findings)  # rewrites nothing when unchanged
@@ -184,10 +186,14 @@ def report_dir(out: Path) -> Path:
 
 
 def write_changes(out: Path, stale: set[str], known: dict[str, FileState], removed: list[str]) -> None:
-    """Write beside out/ the URLs this build added, changed and removed (for IndexNow and logs)."""
+    """Write beside out/ the URLs this build added, changed and removed (for IndexNow, CloudFront
+    and logs): an empty list when it changed nothing, so no URL is sent twice."""
     lines = [f"{'changed' if path in known else 'added'}\t{url_of(path)}" for path in sorted(stale)]
     lines += [f"removed\t{url_of(path)}" for path in sorted(removed)]
-    (out.parent / f"{out.name}-changes.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    text = "".join(line + "\n" for line in lines)
+    target = out.parent / f"{out.name}-changes.txt"
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
 
 
 def url_of(path: str) -> str:

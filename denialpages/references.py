@@ -54,6 +54,11 @@ def _payer_refs(payer: Payer, data: SiteData) -> list[Problem]:
             problems.append(
                 Problem(payer.origin, f"payer '{payer.slug}': plan type '{plan_type}' has no ladder in data/facts.yaml")
             )
+    slugs = {p.slug for p in data.procedures}
+    for resource in payer.policy_resources:
+        for slug in sorted(resource.procedures - slugs):
+            problems.append(Problem(payer.origin, f"payer '{payer.slug}': policy_resources: '{resource.name}': "
+                                                  f"no procedure '{slug}'"))
     for plan_type, _ in payer.plan_notes:
         if plan_type not in payer.plan_types:
             problems.append(

@@ -78,7 +78,7 @@ def front_matter(data: SiteData, payer: Payer, procedure: Procedure, denial: Den
     """Return the YAML front matter: a draft description, the review fields and the payer's sources."""
     description = (f"{payer.name} denied {procedure.name} for {denial.phrase}? What {payer.name} looks for, "
                    f"the appeal route and the records that answer it.")
-    resources = [r for r in payer.policy_resources if r.applies_to(procedure.category)]
+    resources = [r for r in payer.policy_resources if r.applies_to(procedure)]
     fields = {
         "description": description,
         "reviewed": data.site.reviewed,

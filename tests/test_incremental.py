@@ -152,6 +152,8 @@ def test_changed_urls_are_listed_beside_out(make_site, tmp_path):
     page.write_text(page.read_text().replace("in blocks", "in blocks of visits"))
     build_site(root, out)
     assert (tmp_path / "out-changes.txt").read_text() == "changed\t/help/cigna/cimt/prior-authorization/\n"
+    build_site(root, out)  # nothing changed: nothing to announce again
+    assert (tmp_path / "out-changes.txt").read_text() == ""
 
 
 def counting_loads(monkeypatch):

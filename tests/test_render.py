@@ -156,3 +156,21 @@ def test_a_billing_denial_lists_no_clinical_records(make_site, tmp_path):
 
     assert documents("help/humana/humira/coding-error") == ["The itemized bill"]
     assert documents("help/humana/humira/prior-authorization") == ["The denial notice", "Notes on Humira"]
+
+
+def test_a_policy_resource_shows_only_for_its_categories_or_procedures(make_site, tmp_path):
+    vendor = {"name": "Vendor guidelines", "where": "Imaging and spine.", "url": "https://vendor.example.com/",
+              "categories": ["test"], "procedures": ["lumbar-spinal-fusion"]}
+    cigna = payer("cigna", "Cigna", ["employer", "marketplace"])
+    cigna["policy_resources"] = [*cigna["policy_resources"], vendor]
+    root = make_site(site_files(**{"data/payers.yaml": [cigna, *PAYERS[1:]]}))
+    out = tmp_path / "out"
+    assert run_cli("build", "--site", str(root), "--out", str(out)).exit_code == 0
+
+    def resources(url: str) -> list[str]:
+        return [a.text_content() for a in parse(out / url / "index.html").cssselect("#requires ul.resources a")]
+
+    assert "Vendor guidelines" in resources("help/cigna/lumbar-spinal-fusion/prior-authorization")
+    assert "Vendor guidelines" in resources("help/cigna/tumor-genomic-profiling/prior-authorization")
+    assert "Vendor guidelines" not in resources("help/cigna/humira/prior-authorization")
+    assert "Vendor guidelines" not in resources("help/cigna/cimt/prior-authorization")
