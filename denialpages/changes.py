@@ -1,11 +1,12 @@
-"""`out-changes.txt` beside out/: the URLs the last build added, changed and removed (read side).
+"""`out-changes.txt` beside out/: the URLs the last build added, changed and removed.
 
-The build writes one line per file, `added|changed|removed<TAB>/url/` (pipeline.write_changes);
+The build writes one line per file, `added|changed|removed<TAB>/url/` (write_changes);
 `publish-s3` turns them into CloudFront invalidation paths and `indexnow` into submitted URLs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,25 @@ class Change:
 def changes_path(out: Path) -> Path:
     """Return where the build writes the changes of `out`: beside it, `{name}-changes.txt`."""
     return out.parent / f"{out.name}-changes.txt"
+
+
+def write_changes(out: Path, stale: set[str], known: Mapping[str, object], removed: list[str]) -> None:
+    """Write beside out/ the URLs this build added, changed and removed (for IndexNow, CloudFront
+    and logs): an empty list when it changed nothing, so no URL is sent twice. A path in `known`
+    (the files out/ held before) changed; any other stale path was added."""
+    lines = [f"{'changed' if path in known else 'added'}\t{url_of(path)}" for path in sorted(stale)]
+    lines += [f"removed\t{url_of(path)}" for path in sorted(removed)]
+    text = "".join(line + "\n" for line in lines)
+    target = changes_path(out)
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
+def url_of(path: str) -> str:
+    """Return the site path a file under out/ is served at."""
+    if path.endswith("index.html"):
+        return "/" + path[: -len("index.html")]
+    return "/" + (path[: -len(".html")] if path.endswith(".html") and path != "404.html" else path)
 
 
 def read_changes(out: Path) -> tuple[Change, ...] | None:

@@ -20,6 +20,7 @@ from .errors import Location, Problem
 from .fields import Record
 from .minify import minify
 from .model import Content, SiteData, Source
+from .parallel import fork_map
 from .yamlsrc import parse_yaml, read_text
 
 SECTIONS = ("Why it was denied", "Appeal route", "Documents to gather", "Criteria mapping")
@@ -76,8 +77,6 @@ def load_content(root: Path, data: SiteData, jobs: int = 1) -> tuple[dict[tuple[
             continue
         work.append((file, path, key))
     if jobs > 1 and len(work) >= PARALLEL_FROM:
-        from .parallel import fork_map  # only a large catalogue pays for starting processes
-
         batches = [work[i::jobs * 4] for i in range(jobs * 4)]
         results = [r for batch in fork_map(read_batch, batches, jobs) for r in batch]
     else:

@@ -240,11 +240,15 @@ class DenialType:
         """Return the wording for a procedure category, or the general wording."""
         return dict(self.by_category).get(category, self.wording)
 
+    @property
+    def needs_clinical_records(self) -> bool:
+        """Return False for a billing matter (one no external reviewer hears): records do not answer it."""
+        return self.external_review != "no"
+
     def documents_for(self, procedure: Procedure) -> tuple[str, ...]:
-        """Return what to gather: this reason's documents, then the procedure's clinical records,
-        except for a billing matter (one no external reviewer hears), which clinical records do not answer."""
+        """Return what to gather: this reason's documents, then the procedure's clinical records if they help."""
         own = self.wording_for(procedure.category).documents
-        clinical = () if self.external_review == "no" else procedure.documents
+        clinical = procedure.documents if self.needs_clinical_records else ()
         return tuple(dict.fromkeys((*own, *clinical)))
 
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .changes import write_changes
 from .errors import InputError
 from .ledger import Ledger, update_ledger, write_ledger
 from .load import load_site
 from .manifest import (
-    FileState,
     digest,
     file_state,
     fingerprints,
@@ -121,11 +121,10 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
                            os.environ.get("SOURCE_DATE_EPOCH", ""))
     if not full:
         with output_lock(out):
-            last = unchanged_build(out, digest(inputs, tree_digest(root / "ledger", "*")))
+            last = unchanged_build(out, with_ledger(root, inputs))
             if last is not None:
                 write_changes(out, set(), {}, [])
-        if last is not None:
-            return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
+                return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
     data = load_site(root, jobs)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
@@ -163,9 +162,14 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
         report = BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
                              time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
                              count_noindex(standing), tuple(findings.warnings()))
-        # the ledger as this build left it: the next build reads it so
-        write_meta(out, {"inputs": digest(inputs, tree_digest(root / "ledger", "*")), "report": report.to_json()})
+        write_meta(out, {"inputs": with_ledger(root, inputs), "report": report.to_json()})
     return report
+
+
+def with_ledger(root: Path, inputs: str) -> str:
+    """Return the digest of a build's inputs with the URL ledger as it is now (a build rewrites
+    the ledger, so the next build must compare against the ledger this one left)."""
+    return digest(inputs, tree_digest(root / "ledger", "*"))
 
 
 def unchanged_build(out: Path, inputs: str) -> BuildReport | None:
@@ -183,24 +187,6 @@ def unchanged_build(out: Path, inputs: str) -> BuildReport | None:
 def report_dir(out: Path) -> Path:
     """Return the folder of the marketer's report: beside out/, never published."""
     return out.parent / f"{out.name}-report"
-
-
-def write_changes(out: Path, stale: set[str], known: dict[str, FileState], removed: list[str]) -> None:
-    """Write beside out/ the URLs this build added, changed and removed (for IndexNow, CloudFront
-    and logs): an empty list when it changed nothing, so no URL is sent twice."""
-    lines = [f"{'changed' if path in known else 'added'}\t{url_of(path)}" for path in sorted(stale)]
-    lines += [f"removed\t{url_of(path)}" for path in sorted(removed)]
-    text = "".join(line + "\n" for line in lines)
-    target = out.parent / f"{out.name}-changes.txt"
-    if not target.is_file() or target.read_text(encoding="utf-8") != text:
-        target.write_text(text, encoding="utf-8")
-
-
-def url_of(path: str) -> str:
-    """Return the site path a file under out/ is served at."""
-    if path.endswith("index.html"):
-        return "/" + path[: -len("index.html")]
-    return "/" + (path[: -len(".html")] if path.endswith(".html") and path != "404.html" else path)
 
 
 def progress_counter(total: int, report: Callable[[int, int], None] | None) -> Callable[[int], None]:

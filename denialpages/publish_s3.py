@@ -33,7 +33,7 @@ PAGE_CACHE = "public, max-age=0, s-maxage=3600, must-revalidate"
 # distribution takes at most 3,000 file paths in progress at once (CloudFront Developer Guide,
 # "Concurrent invalidation request maximum"); past 1,000, "/*" counts as one path and clears everything.
 MAX_INVALIDATION_PATHS = 1_000
-EXCLUDED = ("_headers", "_redirects")  # Netlify's and Cloudflare Pages' files, never uploaded
+EXCLUDED = tuple(url.lstrip("/") for url in HOST_FILES)  # Netlify's and Cloudflare Pages' files, never uploaded
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 PREFIX = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 DISTRIBUTION = re.compile(r"[A-Z0-9]{1,64}")

@@ -106,7 +106,7 @@ class Blocks:
         denial = self.denials[page.denial_type]
         wording_key = f"{denial.slug}:{procedure.category if procedure.category in dict(denial.by_category) else '*'}"
         wording = denial.wording_for(procedure.category)
-        clinical = denial.external_review != "no"  # as DenialType.documents_for decides
+        clinical = denial.needs_clinical_records
         block = self.block
         blocks = [
             block(f"lede:{wording_key}", lambda: wording.lede),
