@@ -18,6 +18,7 @@ number of distinct texts, not their square, and Jaccard is estimated as the shar
 
 from __future__ import annotations
 
+import hashlib
 import html
 import operator
 import re
@@ -34,8 +35,8 @@ from .plan import PagePlan, Plan
 
 BINS = 128
 ROWS, BANDS = 3, 42
-EMPTY = 1 << 64
-DISTANCE_STEP = 1 << 57  # added per bin skipped when densifying: a filled bin never equals a real one
+EMPTY = 0xFFFF_FFFF  # a bin no shingle fell in; real values are 25 bits (a CRC-32 less its 7 bin bits)
+DISTANCE_STEP = 1 << 25  # added per bin skipped when densifying: a filled bin never equals a real one
 MAX_CANDIDATES = 16
 TAG = re.compile(r"<[^>]+>")
 
@@ -152,22 +153,22 @@ def shingle_hashes(text: str) -> set[int]:
     return {crc32(joined[start:end - 1]) for start, end in zip(starts, starts[5:])}
 
 
-def sketch(hashes: set[int]) -> tuple[int, ...]:
+def sketch(hashes: set[int]) -> array:
     """Return a one-permutation MinHash signature: the smallest hash in each of BINS bins."""
     mins = [EMPTY] * BINS
     for value in hashes:
         slot, rest = value & (BINS - 1), value >> 7
         if rest < mins[slot]:
             mins[slot] = rest
-    return tuple(mins)
+    return array("I", mins)
 
 
-def merge(signatures: list[tuple[int, ...]]) -> tuple[int, ...]:
+def merge(signatures: list[array]) -> array:
     """Return the signature of the union of the sets behind `signatures` (bin-wise minimum)."""
-    return tuple(map(min, *signatures)) if len(signatures) > 1 else signatures[0]
+    return array("I", map(min, *signatures)) if len(signatures) > 1 else signatures[0]
 
 
-def densify(signature: tuple[int, ...]) -> tuple[int, ...]:
+def densify(signature: array) -> array:
     """Return the signature with each empty bin filled from the next full one to its right.
 
     Rotation densification (Shrivastava and Li, 2014): both sides of a comparison fill the same
@@ -178,20 +179,20 @@ def densify(signature: tuple[int, ...]) -> tuple[int, ...]:
     full = [i for i, v in enumerate(signature) if v != EMPTY]
     if not full:
         return signature
-    filled = list(signature)
+    filled = array("I", signature)
     for slot in range(BINS):
         if filled[slot] == EMPTY:
             source = next((i for i in full if i > slot), full[0] + BINS)
             filled[slot] = signature[source % BINS] + (source - slot) * DISTANCE_STEP
-    return tuple(filled)
+    return filled
 
 
-def estimate_jaccard(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+def estimate_jaccard(a: array, b: array) -> float:
     """Return the estimated Jaccard index of the sets behind two dense signatures."""
     return sum(map(operator.eq, a, b)) / BINS
 
 
-def nearest_neighbours(sketches: list[tuple[int, ...]]) -> list[tuple[float, int]]:
+def nearest_neighbours(sketches: list[array]) -> list[tuple[float, int]]:
     """Return, for each signature, the highest estimated Jaccard to another one and which one.
 
     Identical signatures are paired at once; the rest are banded (BANDS bands of ROWS bins: a pair
@@ -199,28 +200,47 @@ def nearest_neighbours(sketches: list[tuple[int, ...]]) -> list[tuple[float, int
     most MAX_CANDIDATES others, those sharing the most bands first.
     """
     best = [(0.0, -1)] * len(sketches)
-    first_with: dict[tuple[int, ...], int] = {}
+    first_with: dict[bytes, int] = {}
     for index, values in enumerate(sketches):
-        twin = first_with.setdefault(values, index)
+        twin = first_with.setdefault(hashlib.blake2b(values, digest_size=16).digest(), index)
         if twin != index:
             best[index], best[twin] = (1.0, twin), (1.0, index)
     distinct = list(first_with.values())
-    buckets: dict[tuple[int, tuple[int, ...]], list[int]] = defaultdict(list)
-    for index in distinct:
-        for band in range(BANDS):
-            rows = sketches[index][band * ROWS : (band + 1) * ROWS]
-            if EMPTY not in rows:
-                buckets[band, rows].append(index)
+    del first_with
+    bands = [_band_groups(sketches, distinct, band) for band in range(BANDS)]
     for index in distinct:
         shared: Counter[int] = Counter()
-        for band in range(BANDS):
-            shared.update(buckets.get((band, sketches[index][band * ROWS : (band + 1) * ROWS]), ()))
+        for group_of, groups in bands:
+            group = group_of[index]
+            if group:
+                shared.update(groups[group])
         del shared[index]
         for other, _ in shared.most_common(MAX_CANDIDATES):
             score = estimate_jaccard(sketches[index], sketches[other])
             if score > best[index][0]:
                 best[index] = (score, other)
     return best
+
+
+def _band_groups(sketches: list[array], distinct: list[int], band: int) -> tuple[array, list[array]]:
+    """Return, for one band, each signature's group number (0: alone) and each group's members.
+
+    Kept as arrays rather than one dictionary of band values for all bands, which at 50,000
+    pages held more memory than the rest of the build together."""
+    by_rows: dict[bytes, array] = defaultdict(lambda: array("I"))
+    low, high = band * ROWS, (band + 1) * ROWS
+    for index in distinct:
+        rows = sketches[index][low:high]
+        if EMPTY not in rows:
+            by_rows[rows.tobytes()].append(index)
+    group_of = array("I", bytes(4 * len(sketches)))
+    groups = [array("I")]
+    for members in by_rows.values():
+        if len(members) > 1:
+            for index in members:
+                group_of[index] = len(groups)
+            groups.append(members)
+    return group_of, groups
 
 
 def assess(data: SiteData, plan: Plan) -> Standing:
