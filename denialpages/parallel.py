@@ -12,8 +12,9 @@ import ctypes
 import gc
 import multiprocessing
 import signal
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
@@ -96,23 +97,38 @@ def slices(indices: Sequence[int], size: int = SLICE) -> Iterator[Sequence[int]]
 
 def render_pages(renderer: Renderer, staging: Path | None, indices: Sequence[int], jobs: int,
                  progress: Callable[[int], None]) -> dict[int, int]:
-    """Render the pages at `indices` into `staging` with `jobs` processes; return their sizes."""
+    """Render the pages at `indices` into `staging` with `jobs` processes; return their sizes.
+
+    The main process is one of the `jobs`: it renders whenever the `jobs - 1` forked workers have
+    enough queued, because every forked process counts the inherited data in its resident memory.
+    """
     sizes: dict[int, int] = {}
-    if jobs <= 1 or len(indices) <= SLICE:
-        for chunk in slices(indices):
-            sizes.update(write_slice(renderer, staging, chunk))
-            progress(len(chunk))
+    queue = deque(slices(indices))
+
+    def take(done: list[tuple[int, int]]) -> None:
+        sizes.update(done)
+        progress(len(done))
+
+    if jobs <= 1 or len(queue) <= 1:
+        while queue:
+            take(write_slice(renderer, staging, queue.popleft()))
         return sizes
-    gc.collect()
+    release_free_memory()
     gc.freeze()  # keep the collector from touching (and so copying) inherited objects
     context = multiprocessing.get_context("fork")
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(renderer, staging))
+    pool = ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_start_worker, initargs=(renderer, staging))
+    pending: set[Future[list[tuple[int, int]]]] = set()
     try:
-        pending = {pool.submit(_render_slice, chunk) for chunk in slices(indices)}
-        for future in as_completed(pending):
-            done = future.result()
-            sizes.update(done)
-            progress(len(done))
+        while queue or pending:
+            for future in [f for f in pending if f.done()]:
+                pending.remove(future)
+                take(future.result())
+            while queue and len(pending) < 2 * (jobs - 1):
+                pending.add(pool.submit(_render_slice, queue.popleft()))
+            if queue:
+                take(write_slice(renderer, staging, queue.pop()))
+            elif pending:
+                wait(pending, return_when=FIRST_COMPLETED)
     except BrokenProcessPool:
         raise WorkerDied("a worker process died while rendering pages (killed, or out of memory); "
                          "the previous output folder was left as it was") from None
@@ -120,6 +136,16 @@ def render_pages(renderer: Renderer, staging: Path | None, indices: Sequence[int
         pool.shutdown(wait=True, cancel_futures=True)  # no worker may write once staging is gone
         gc.unfreeze()
     return sizes
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand freed heap back to the system (glibc keeps it otherwise), so a
+    stage's temporary data is not counted again in every process forked after it."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: freed memory stays with the process
 
 
 class WorkerDied(click.ClickException):

@@ -28,7 +28,7 @@ from .manifest import (
     write_meta,
 )
 from .model import SiteData
-from .parallel import render_pages
+from .parallel import release_free_memory, render_pages
 from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank, url_clashes
 from .render import RenderedPage, Renderer
 from .report import build_report, write_report
@@ -221,6 +221,7 @@ def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
     if clashes:
         raise InputError(clashes)
     standing = assess(data, plan)
+    release_free_memory()  # the signatures and band groups are gone; forked workers need not count them
     if standing.problems:
         raise InputError(list(standing.problems))
     return standing

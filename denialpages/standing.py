@@ -12,7 +12,7 @@ Similarity is the Jaccard index of word 5-shingles of the own text. Pages with t
 blocks have the same own text (similarity 1.0), so each distinct set of own blocks is sketched
 once: shingles are hashed to 32 bits (CRC-32) and spread over 128 bins, the smallest hash in
 each bin is the signature (one-permutation MinHash), signatures are banded (LSH) to find
-candidates, each is compared with its 64 best candidates at most, so the cost grows with the
+candidates, each is compared with its MAX_CANDIDATES best candidates at most, so the cost grows with the
 number of distinct texts, not their square, and Jaccard is estimated as the share of equal bins.
 """
 
@@ -51,12 +51,39 @@ class Verdict:
     own_words: int
 
 
+class Verdicts:
+    """The Verdict of each distinct own text, held as four arrays: a Verdict object per text
+    would pin, here and there, the memory the stage's temporary data is given back from."""
+
+    __slots__ = ("similarity", "nearest", "distinctive_words", "own_words")
+
+    def __init__(self) -> None:
+        self.similarity = array("f")  # k/128 and 1.0 are exact in single precision
+        self.nearest = array("i")
+        self.distinctive_words = array("I")
+        self.own_words = array("I")
+
+    def append(self, verdict: Verdict) -> None:
+        """Add the verdict of the next own text."""
+        self.similarity.append(verdict.similarity)
+        self.nearest.append(verdict.nearest)
+        self.distinctive_words.append(verdict.distinctive_words)
+        self.own_words.append(verdict.own_words)
+
+    def __getitem__(self, number: int) -> Verdict:
+        return Verdict(self.similarity[number], self.nearest[number], self.distinctive_words[number],
+                       self.own_words[number])
+
+    def __len__(self) -> int:
+        return len(self.similarity)
+
+
 @dataclass(frozen=True, slots=True)
 class Standing:
     """Indexability of every page (stage 2b's output), compact enough for a million pages."""
 
     composition: array  # page index -> index into verdicts
-    verdicts: tuple[Verdict, ...]
+    verdicts: Verdicts
     similarity_max: float
     distinctive_words_min: int
     problems: tuple[Problem, ...]
@@ -266,19 +293,19 @@ def assess(data: SiteData, plan: Plan) -> Standing:
         composition.append(number)
     verdicts = _verdicts(list(compositions), first_page, composition, texts, uses, thresholds.distinctive_pages_max)
     problems = near_copies(data, thresholds.similarity_max)
-    return Standing(composition, tuple(verdicts), thresholds.similarity_max,
+    return Standing(composition, verdicts, thresholds.similarity_max,
                     thresholds.distinctive_words_min, tuple(problems))
 
 
 def _verdicts(owns: list[tuple[str, ...]], first_page: list[int], composition: array,
-              texts: dict[str, str], uses: Counter[str], distinct_max: int) -> list[Verdict]:
+              texts: dict[str, str], uses: Counter[str], distinct_max: int) -> Verdicts:
     size = Counter(composition)
     block_sketches = {key: sketch(shingle_hashes(text)) for key, text in texts.items()}
     sketches = [densify(merge([block_sketches[k] for k in own])) if own else densify(sketch(set()))
                 for own in owns]
     neighbours = nearest_neighbours(sketches)
     twins = {number: page for page, number in enumerate(composition) if size[number] > 1 and page != first_page[number]}
-    verdicts = []
+    verdicts = Verdicts()
     for number, own in enumerate(owns):
         words = sum(len(texts[k].split()) for k in own if uses[k] <= distinct_max)
         own_words = sum(len(texts[k].split()) for k in own)
