@@ -16,6 +16,7 @@ import markdown
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
+from .cache import ContentCache
 from .errors import Location, Problem
 from .fields import Record
 from .minify import minify
@@ -56,10 +57,12 @@ def make_markdown() -> markdown.Markdown:
     return markdown.Markdown(extensions=["tables", "sane_lists", _LinkGuardExtension()])
 
 
-def load_content(root: Path, data: SiteData, jobs: int = 1) -> tuple[dict[tuple[str, ...], Content], list[Problem]]:
+def load_content(root: Path, data: SiteData, jobs: int = 1,
+                 cache: ContentCache | None = None) -> tuple[dict[tuple[str, ...], Content], list[Problem]]:
     """Return every content file by (layer, *slugs), and the problems found in them.
 
-    With `jobs` > 1 and many files, the files are rendered by that many processes.
+    Files rendered before with the same bytes come from `cache`; with `jobs` > 1 and many files
+    left to render, that many processes render them.
     """
     folder = root / "content"
     problems: list[Problem] = []
@@ -76,17 +79,23 @@ def load_content(root: Path, data: SiteData, jobs: int = 1) -> tuple[dict[tuple[
                 problems.append(Problem(Location(path), where))
             continue
         work.append((file, path, key))
-    if jobs > 1 and len(work) >= PARALLEL_FROM:
-        batches = [work[i::jobs * 4] for i in range(jobs * 4)]
-        results = [r for batch in fork_map(read_batch, batches, jobs) for r in batch]
+    cache_keys = {path: ContentCache.key(path, key, file.read_bytes()) for file, path, key in work} if cache else {}
+    cached = cache.read(cache_keys.values()) if cache else {}
+    todo = [item for item in work if cache_keys.get(item[1]) not in cached]
+    results = [(key, cached[cache_keys[path]], []) for _, path, key in work if cache_keys.get(path) in cached]
+    if jobs > 1 and len(todo) >= PARALLEL_FROM:
+        batches = [todo[i::jobs * 4] for i in range(jobs * 4)]
+        results += [r for batch in fork_map(read_batch, batches, jobs) for r in batch]
     else:
-        results = read_batch(work)
+        results += read_batch(todo)
     found = {}
     for key, content, found_problems in sorted(results, key=lambda r: r[0]):
         problems += found_problems
         if content is not None:
             found[key] = content
     problems.sort(key=lambda p: (p.location.path, p.location.line or 0))
+    if cache:
+        cache.keep({cache_keys[c.origin.path]: c for c in found.values()}, (cache_keys[path] for _, path, _ in todo))
     return found, problems
 
 

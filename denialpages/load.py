@@ -40,10 +40,11 @@ INDEXNOW_KEY = re.compile(r"[A-Za-z0-9-]{8,128}")
 PROMO_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
-def load_site(root: Path, jobs: int = 1) -> SiteData:
+def load_site(root: Path, jobs: int = 1, cache: ContentCache | None = None) -> SiteData:
     """Return the validated SiteData of the site folder `root`, or raise InputError.
 
-    `jobs` processes render the content files when there are many.
+    `jobs` processes render the content files when there are many; `cache` holds those
+    rendered by an earlier build.
     """
     problems: list[Problem] = []
     site = _read_one(root, "data/site.yaml", read_site, problems)
@@ -58,7 +59,7 @@ def load_site(root: Path, jobs: int = 1) -> SiteData:
     data = SiteData(site, facts, plan_types, payers, procedures, denials)
     problems += references.check_references(data)
     problems += references.check_policies(policies, data)
-    content, content_problems = load_content(root, data, jobs)
+    content, content_problems = load_content(root, data, jobs, cache)
     problems += content_problems
     if problems:
         raise InputError(problems)

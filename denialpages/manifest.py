@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.metadata
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import code_digest, digest, tree_digest
 from .errors import Location
 from .model import SiteData
 from .plan import PagePlan, Plan
@@ -26,28 +26,27 @@ from .standing import Standing
 SCHEMA = ("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
           "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL)")
 META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-LIBRARIES = ("jinja2", "markupsafe", "markdown", "htmlmin", "pyyaml")  # their versions shape the output
-PACKAGE = Path(__file__).resolve().parent
-
-
-def digest(*parts: str) -> str:
-    """Return a short, stable hash of some strings."""
-    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
 
 
 def record_digest(record: object) -> str:
     """Return a hash of a frozen record's values, ignoring where in its file it was read."""
     if dataclasses.is_dataclass(record) and hasattr(record, "origin"):
         record = dataclasses.replace(record, origin=Location(""))  # type: ignore[type-var]
-    return digest(repr(record))
+    return digest(repr(canonical(record)))
 
 
-def tree_digest(folder: Path, pattern: str) -> str:
-    """Return a hash of every file matching `pattern` under `folder`, names and bytes."""
-    hasher = hashlib.blake2b(digest_size=16)
-    for file in sorted(f for f in folder.rglob(pattern) if f.is_file()):
-        hasher.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
-    return hasher.hexdigest()
+def canonical(value: object) -> object:
+    """Return `value` with every set sorted: a set's order, and so its repr, changes from one
+    process to the next with Python's string hashing."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, *(canonical(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    if isinstance(value, (set, frozenset)):
+        return ("set", *sorted(repr(canonical(item)) for item in value))
+    if isinstance(value, (tuple, list)):
+        return tuple(canonical(item) for item in value)
+    if isinstance(value, dict):
+        return ("dict", *sorted((repr(canonical(k)), canonical(v)) for k, v in value.items()))
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +79,8 @@ def inputs_digest(root: Path, *settings: str) -> str:
     templates, the generator's code, the versions of the libraries that shape its output) and the
     build's own `settings`. With the ledger's digest, while it stays the same, so does every byte
     the build would write."""
-    versions = [f"{name}={importlib.metadata.version(name)}" for name in LIBRARIES]
     trees = [tree_digest(root / folder, "*") for folder in ("data", "content", "templates")]
-    return digest(*trees, tree_digest(PACKAGE, "*.py"), *versions, *settings)
+    return digest(*trees, code_digest(), *settings)
 
 
 def read_meta(out: Path) -> dict[str, str]:
@@ -177,7 +175,7 @@ def fingerprints(root: Path, data: SiteData, plan: Plan, standing: Standing) -> 
     """Return the fingerprints of one build's inputs."""
     site_wide = digest(
         tree_digest(root / "templates", "*"),
-        tree_digest(PACKAGE, "*.py"),
+        code_digest(),
         record_digest(data.site),
         *(record_digest(f) for f in sorted(data.facts.values(), key=lambda f: f.id)),
         *(record_digest(p) for p in data.plan_types.values()),

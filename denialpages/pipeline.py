@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import ContentCache, content_cache_path
 from .changes import write_changes
 from .errors import InputError
 from .ledger import Ledger, update_ledger, write_ledger
@@ -125,7 +126,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
             if last is not None:
                 write_changes(out, set(), {}, [])
                 return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
-    data = load_site(root, jobs)
+    data = load_site(root, jobs, None if full else ContentCache(content_cache_path(out)))
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     ledger = ledger_or_fail(root, data, plan)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
 
 import pytest
 import yaml
 
+import conftest
 from conftest import run_cli, snapshot
+from denialpages import content as content_module
+from denialpages.cache import ContentCache, content_cache_path
 from denialpages.manifest import manifest_path
 from denialpages.pipeline import Shard, build_site
 
@@ -223,3 +229,97 @@ def test_a_different_date_epoch_or_shard_makes_the_build_read_the_site(make_site
     build_site(root, out)
     build_site(root, out, shard=Shard(1, 2))
     assert len(calls) == 2
+
+
+def test_an_edit_rewrites_only_its_page_when_the_next_build_hashes_strings_differently(make_site, tmp_path):
+    """Each build is a new process with its own string hashing, so sets in records must not
+    change a page's fingerprint from one build to the next."""
+    payers = [payer | {"policy_resources": [{"name": "Imaging guidelines", "where": "its vendor's website",
+                                             "url": "https://vendor.example.com/", "categories": ["imaging", "surgery", "drug", "therapy"],
+                                             "procedures": ["cimt", "humira", "lumbar-spinal-fusion"]}]}
+              for payer in yaml.safe_load(yaml.safe_dump(conftest.PAYERS, sort_keys=False))]
+    root, out = make_site(conftest.site_files(**{"data/payers.yaml": payers})), tmp_path / "out"
+
+    def build(seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "build.py", "build", "--site", str(root), "--out", str(out), "--quiet"],
+                              cwd=conftest.REPO, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    build("1")
+    before = snapshot(out)
+    page = root / "content/cigna/cimt/prior-authorization.md"
+    page.write_text(page.read_text().replace("in blocks", "in blocks of visits"))
+    build("2")
+    after = snapshot(out)
+    assert {path for path in after if after[path] != before.get(path)} == {"help/cigna/cimt/prior-authorization/index.html"}
+    assert (out.parent / "out-changes.txt").read_text().split() == ["changed", "/help/cigna/cimt/prior-authorization/"]
+
+
+@pytest.fixture()
+def rendered_files(monkeypatch):
+    """Record the path of every content file whose Markdown a build renders."""
+    rendered: list[str] = []
+    real = content_module.read_content
+
+    def read(file, path, *args):
+        rendered.append(path)
+        return real(file, path, *args)
+
+    monkeypatch.setattr(content_module, "read_content", read)
+    return rendered
+
+
+def second_content_file(root) -> None:
+    (root / "content/cigna/humira").mkdir(parents=True, exist_ok=True)
+    (root / "content/cigna/humira/step-therapy.md").write_text(
+        "---\nreviewed: 2026-11-24\n---\n## Why it was denied\n\nThe plan wanted a cheaper biosimilar tried first.\n\n"
+        "## Appeal route\n\nAsk for a step-therapy exception and send the pharmacy history.\n\n"
+        "## Documents to gather\n\n1. Pharmacy fill records\n\n"
+        "## Criteria mapping\n\n| Criterion | Record |\n|---|---|\n| Biosimilar tried | Fill dates |\n")
+
+
+def test_a_rebuild_renders_only_the_content_files_that_changed(make_site, tmp_path, rendered_files):
+    root, out = make_site(), tmp_path / "out"
+    second_content_file(root)
+    build_site(root, out)
+    assert sorted(rendered_files) == ["content/cigna/cimt/prior-authorization.md", "content/cigna/humira/step-therapy.md"]
+    rendered_files.clear()
+    page = root / "content/cigna/cimt/prior-authorization.md"
+    page.write_text(page.read_text().replace("in blocks", "in blocks of visits"))
+    build_site(root, out)
+    assert rendered_files == ["content/cigna/cimt/prior-authorization.md"]
+    build_site(root, tmp_path / "fresh" / "out")
+    assert snapshot(out) == snapshot(tmp_path / "fresh" / "out")
+
+
+def test_the_content_cache_is_rewritten_only_when_content_changes(make_site, tmp_path):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    cache = content_cache_path(out)
+    written = cache.stat().st_mtime_ns
+    (root / "data/site.yaml").write_text((root / "data/site.yaml").read_text().replace("DenialHelp", "Denial Help"))
+    build_site(root, out)
+    assert cache.stat().st_mtime_ns == written
+    (root / "content/cigna/cimt/prior-authorization.md").unlink()
+    build_site(root, out)
+    assert cache.stat().st_mtime_ns != written
+    assert ContentCache(cache).read([]) == {} and sqlite3.connect(cache).execute("SELECT count(*) FROM content").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("damage", [b"not a database", b"SQLite format 3\x00" + bytes(200)])
+def test_a_damaged_content_cache_is_ignored_and_rebuilt(make_site, tmp_path, rendered_files, damage):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    expected = snapshot(out)
+    content_cache_path(out).write_bytes(damage)
+    shutil.rmtree(out)
+    rendered_files.clear()
+    build_site(root, out)
+    assert rendered_files == ["content/cigna/cimt/prior-authorization.md"]
+    assert snapshot(out) == expected
+    rendered_files.clear()
+    shutil.rmtree(out)
+    build_site(root, out)
+    assert rendered_files == []

@@ -1,0 +1,103 @@
+"""Rendered content files, kept between builds in SQLite beside out/.
+
+Rendering a content file's Markdown is most of what loading a site costs. A file is rendered
+again only when its bytes, its place in content/, the generator's code or a library that shapes
+the HTML changed: each entry is keyed by a hash of all four. The cache is a convenience, never
+trusted for correctness: one that cannot be read or written is ignored, and entries no build
+asked for are dropped, so it holds what the site's content is now.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import pickle
+import sqlite3
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from .model import Content
+
+PACKAGE = Path(__file__).resolve().parent
+LIBRARIES = ("jinja2", "markupsafe", "markdown", "htmlmin", "pyyaml")  # their versions shape the output
+SCHEMA = "CREATE TABLE IF NOT EXISTS content (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
+
+
+def digest(*parts: str) -> str:
+    """Return a short, stable hash of some strings."""
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def tree_digest(folder: Path, pattern: str) -> str:
+    """Return a hash of every file matching `pattern` under `folder`, names and bytes."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for file in sorted(f for f in folder.rglob(pattern) if f.is_file()):
+        hasher.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return hasher.hexdigest()
+
+
+@cache
+def code_digest() -> str:
+    """Return a hash of the generator's code and the versions of the libraries that shape its output."""
+    versions = [f"{name}={importlib.metadata.version(name)}" for name in LIBRARIES]
+    return digest(tree_digest(PACKAGE, "*.py"), *versions)
+
+
+class ContentCache:
+    """Rendered content files by a hash of what they were rendered from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stored = 0  # entries the cache held when read
+        self.damaged = False
+
+    @staticmethod
+    def key(path: str, layer_key: tuple[str, ...], source: bytes) -> str:
+        """Return the cache key of a content file at `path`, shown as `layer_key`, with these bytes."""
+        return digest(code_digest(), path, "/".join(layer_key), hashlib.blake2b(source, digest_size=16).hexdigest())
+
+    def read(self, keys: Iterable[str]) -> dict[str, Content]:
+        """Return the cached content of each of `keys` found (nothing when the cache is unreadable)."""
+        wanted = list(keys)
+        if not self.path.is_file():
+            return {}
+        found: dict[str, Content] = {}
+        try:
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as db:
+                self.stored = db.execute("SELECT count(*) FROM content").fetchone()[0]
+                for start in range(0, len(wanted), 500):
+                    batch = wanted[start : start + 500]
+                    rows = db.execute(f"SELECT key, value FROM content WHERE key IN ({','.join('?' * len(batch))})", batch)
+                    found.update((key, pickle.loads(value)) for key, value in rows)
+        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            self.damaged = True
+            return {}
+        return found
+
+    def keep(self, entries: dict[str, Content], added: Iterable[str]) -> None:
+        """Store the entries named in `added` and drop every entry not in `entries`."""
+        added = list(entries) if self.damaged else [key for key in added if key in entries]
+        if not added and self.stored == len(entries):
+            return  # nothing new and nothing stale: the file is left as it was
+        try:
+            if self.damaged:
+                self.path.unlink(missing_ok=True)
+            db = sqlite3.connect(self.path)
+            try:
+                with db:
+                    db.execute(SCHEMA)
+                    db.execute("CREATE TEMP TABLE used (key TEXT PRIMARY KEY)")
+                    db.executemany("INSERT INTO used VALUES (?)", ((key,) for key in entries))
+                    db.execute("DELETE FROM content WHERE key NOT IN (SELECT key FROM used)")
+                    db.executemany("INSERT OR REPLACE INTO content VALUES (?, ?)",
+                                   ((key, pickle.dumps(entries[key], pickle.HIGHEST_PROTOCOL)) for key in added))
+            finally:
+                db.close()
+        except sqlite3.Error:
+            pass  # a cache that cannot be written only costs the next build time
+
+
+def content_cache_path(out: Path) -> Path:
+    """Return where the rendered-content cache of `out` lives: beside it, never inside."""
+    return out.parent / f".{out.name}.content-cache.sqlite"
