@@ -47,10 +47,10 @@ def code_digest() -> str:
 class ContentCache:
     """Rendered content files by a hash of what they were rendered from."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fresh: bool = False) -> None:
         self.path = path
         self.stored = 0  # entries the cache held when read
-        self.damaged = False
+        self.rewrite = fresh  # set when the file is not read (a full build) or cannot be
 
     @staticmethod
     def key(path: str, layer_key: tuple[str, ...], source: bytes) -> str:
@@ -60,7 +60,7 @@ class ContentCache:
     def read(self, keys: Iterable[str]) -> dict[str, Content]:
         """Return the cached content of each of `keys` found (nothing when the cache is unreadable)."""
         wanted = list(keys)
-        if not self.path.is_file():
+        if self.rewrite or not self.path.is_file():
             return {}
         found: dict[str, Content] = {}
         try:
@@ -71,17 +71,17 @@ class ContentCache:
                     rows = db.execute(f"SELECT key, value FROM content WHERE key IN ({','.join('?' * len(batch))})", batch)
                     found.update((key, pickle.loads(value)) for key, value in rows)
         except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
-            self.damaged = True
+            self.rewrite = True
             return {}
         return found
 
     def keep(self, entries: dict[str, Content], added: Iterable[str]) -> None:
         """Store the entries named in `added` and drop every entry not in `entries`."""
-        added = list(entries) if self.damaged else [key for key in added if key in entries]
+        added = list(entries) if self.rewrite else [key for key in added if key in entries]
         if not added and self.stored == len(entries):
             return  # nothing new and nothing stale: the file is left as it was
         try:
-            if self.damaged:
+            if self.rewrite:
                 self.path.unlink(missing_ok=True)
             db = sqlite3.connect(self.path)
             try:

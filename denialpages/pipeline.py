@@ -126,7 +126,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
             if last is not None:
                 write_changes(out, set(), {}, [])
                 return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
-    data = load_site(root, jobs, None if full else ContentCache(content_cache_path(out)))
+    data = load_site(root, jobs, ContentCache(content_cache_path(out), fresh=full))
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     ledger = ledger_or_fail(root, data, plan)

@@ -323,3 +323,15 @@ def test_a_damaged_content_cache_is_ignored_and_rebuilt(make_site, tmp_path, ren
     shutil.rmtree(out)
     build_site(root, out)
     assert rendered_files == []
+
+
+def test_a_full_build_ignores_the_content_cache_and_writes_it_afresh(make_site, tmp_path, rendered_files):
+    root, out = make_site(), tmp_path / "out"
+    build_site(root, out)
+    rendered_files.clear()
+    build_site(root, out, full=True)
+    assert rendered_files == ["content/cigna/cimt/prior-authorization.md"]
+    rendered_files.clear()
+    shutil.rmtree(out)
+    build_site(root, out)
+    assert rendered_files == []
