@@ -10,7 +10,6 @@ import htmlmin
 from htmlmin.escape import escape_attr_value
 
 ATTRIBUTE = re.compile(r'="([^"<>&]*&[^"<>]*)"')
-TAG_GAP = re.compile(r">[ \t]*\n\s*<")
 
 
 def minify(html: str) -> str:
@@ -25,8 +24,32 @@ def finish(html: str) -> str:
     Valid because no text a page carries holds a line break: data fields are joined onto one
     line when loaded and Markdown is minified once per file.
     """
-    html = TAG_GAP.sub("><", html)
+    html = close_tag_gaps(html)
     return ATTRIBUTE.sub(_requote, html) if "&" in html else html
+
+
+def close_tag_gaps(html: str) -> str:
+    """Return `html` with every `>`, spaces, a line break, white space, `<` run closed up to `><`.
+
+    The same as substituting the pattern `>[ \\t]*\\n\\s*<`, but it visits only the line breaks:
+    a page has about ten, and a regular expression would try every `>` of 40 KB.
+    """
+    pieces, start, end = [], 0, len(html)
+    at = html.find("\n")
+    while at >= 0:
+        left, right = at, at + 1
+        while left > start and html[left - 1] in " \t":
+            left -= 1
+        while right < end and html[right].isspace():
+            right += 1
+        if left > start and html[left - 1] == ">" and right < end and html[right] == "<":
+            pieces.append(html[start:left])
+            start = right
+            at = html.find("\n", right)
+        else:
+            at = html.find("\n", at + 1)
+    pieces.append(html[start:])
+    return "".join(pieces)
 
 
 def _requote(match: re.Match[str]) -> str:

@@ -353,6 +353,7 @@ def make_environment(root: Path) -> jinja2.Environment:
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # one build, one set of templates: no stat() per render to check them
     )
     env.filters["cite"] = cite_title
     return env

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import PAYERS, parse, payer, run_cli, site_files
+from denialpages.minify import close_tag_gaps
 from denialpages.render import json_ld
 
 SECTION_ORDER = ["rights", "requires", "angle", "next", "cta", "trust", "related"]
@@ -174,3 +178,9 @@ def test_a_policy_resource_shows_only_for_its_categories_or_procedures(make_site
     assert "Vendor guidelines" in resources("help/cigna/tumor-genomic-profiling/prior-authorization")
     assert "Vendor guidelines" not in resources("help/cigna/humira/prior-authorization")
     assert "Vendor guidelines" not in resources("help/cigna/cimt/prior-authorization")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["<", ">", "\n", " ", "\t", "\r", "\u2028", "\xa0", "a", "p", "/"]), max_size=40))
+def test_closing_tag_gaps_matches_the_pattern_it_replaces(html):
+    assert close_tag_gaps(html) == re.sub(r">[ \t]*\n\s*<", "><", html)
