@@ -16,8 +16,10 @@ import sqlite3
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .model import Content
+if TYPE_CHECKING:
+    from .model import Content
 
 PACKAGE = Path(__file__).resolve().parent
 LIBRARIES = ("jinja2", "markupsafe", "markdown", "htmlmin", "pyyaml")  # their versions shape the output

@@ -1,4 +1,8 @@
-"""The command line: build, check, list. Maps errors to exit codes (SPEC §3)."""
+"""The command line: build, check, list. Maps errors to exit codes (SPEC §3).
+
+Each command imports the stages it runs when it runs: a build that finds nothing changed
+starts without loading Jinja, Markdown or YAML.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,11 @@ from pathlib import Path
 
 import click
 
-from . import indexnow, pipeline, publish_s3
+from . import indexnow, lastbuild
 from .changes import changes_path, read_changes
 from .errors import UsageProblem
-from .load import load_site
+from .plan import Shard
 from .progress import Progress
-from .scaffold import write_scaffold
-from .serve import serve_site
 
 REPORT_BUGS = "This is a bug in the generator. Please report it with the traceback above to the DenialHelp site team."
 SOURCE_FOLDERS = ("data", "content", "templates")
@@ -61,12 +63,12 @@ def cli() -> None:
     """Build DenialHelp's landing pages from data/, content/ and templates/."""
 
 
-def parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> pipeline.Shard:
+def parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> Shard:
     """Return the shard I/N named on the command line (1 <= I <= N)."""
     index, _, count = value.partition("/")
     if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
         raise click.BadParameter(f"'{value}' is not I/N with 1 <= I <= N (for example 2/4)")
-    return pipeline.Shard(int(index), int(count))
+    return Shard(int(index), int(count))
 
 
 jobs_option = click.option("--jobs", type=click.IntRange(min=1, max=512), default=os.cpu_count() or 1,
@@ -84,14 +86,20 @@ verbose_option = click.option("--verbose", "-v", is_flag=True, help="Also list e
 @click.option("--full", is_flag=True, help="Ignore the incremental cache and render every page.")
 @quiet_option
 @verbose_option
-def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, full: bool,
+def build(site: str | None, out: str | None, jobs: int, shard: Shard, full: bool,
           quiet: bool, verbose: bool) -> None:
     """Build the site into --out (replaced only when the new build is complete)."""
+    started = time.perf_counter()
     root = resolve_site(site)
     target = resolve_out(root, out)
     try:
-        report = pipeline.build_site(root, target, jobs=jobs, shard=shard, full=full,
-                                     progress=None if quiet else Progress())
+        inputs = lastbuild.build_inputs(root, shard, record=True)
+        report = None if full else lastbuild.reuse_last_build(root, target, inputs, started)
+        if report is None:
+            from . import pipeline
+
+            report = pipeline.build_site(root, target, jobs=jobs, shard=shard, full=full,
+                                         progress=None if quiet else Progress(), inputs=inputs)
     except OSError as error:
         if error.errno not in WRITE_FAILURES:
             raise
@@ -106,7 +114,7 @@ def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, f
     click.echo(report.summary("Built"))
     for exclusion in report.exclusions:
         click.echo(f"  excluded {exclusion.count:,}: {exclusion.rule}" + (f" ({exclusion.reason})" if exclusion.reason else ""))
-    click.echo(f"  report: {pipeline.report_dir(target) / 'report.html'}")
+    click.echo(f"  report: {lastbuild.report_dir(target) / 'report.html'}")
     changes = target.parent / f"{target.name}-changes.txt"
     if verbose and report.files and changes.is_file():
         click.echo(changes.read_text(encoding="utf-8").rstrip())
@@ -118,6 +126,8 @@ def build(site: str | None, out: str | None, jobs: int, shard: pipeline.Shard, f
 @quiet_option
 def check(site: str | None, jobs: int, quiet: bool) -> None:
     """Validate data, content, templates, links and the quality gate; write nothing."""
+    from . import pipeline
+
     report = pipeline.check_site(resolve_site(site), jobs=jobs)
     for line in report.duplicates:
         click.echo(f"warning: {line}", err=True)
@@ -129,6 +139,8 @@ def check(site: str | None, jobs: int, quiet: bool) -> None:
 @site_option
 def list_command(site: str | None) -> None:
     """Print every planned page: URL, payer, procedure, denial type, content layer."""
+    from . import pipeline
+
     plan, standing = pipeline.list_pages(resolve_site(site))
     click.echo("url\tpayer\tprocedure\tdenial_type\tlayer\tindexable\twhy")
     for index, page in enumerate(plan.pages):
@@ -147,6 +159,8 @@ def list_command(site: str | None) -> None:
 def serve(site: str | None, out: str | None, host: str, port: int) -> None:
     """Build, serve --out on 127.0.0.1, rebuild and reload the page on every edit."""
     root = resolve_site(site)
+    from .serve import serve_site
+
     serve_site(root, resolve_out(root, out), host, port)
 
 
@@ -159,6 +173,8 @@ def serve(site: str | None, out: str | None, host: str, port: int) -> None:
 def new(site: str | None, payer: str, procedure: str, denial: str, force: bool) -> None:
     """Write content/PAYER/PROCEDURE/DENIAL.md, pre-filled from the data."""
     root = resolve_site(site)
+    from .scaffold import write_scaffold
+
     written = write_scaffold(root, payer, procedure, denial, force)
     click.echo(f"Wrote {root / written.path}\nPage: {written.url}\n"
                f"Preview: run `python build.py serve`, then open {written.preview_url}\n"
@@ -186,6 +202,8 @@ def publish_s3_command(site: str | None, out: str | None, bucket: str, prefix: s
                        distribution: str | None, website_redirect: bool, dry_run: bool) -> None:
     """Upload --out to S3 with each file's type and cache rule, delete what left, invalidate CloudFront."""
     started = time.perf_counter()
+    from . import publish_s3
+
     target = publish_s3.make_target(bucket, prefix, distribution, website_redirect)
     folder = built_out(resolve_site(site), out)
     changes = read_changes(folder)
@@ -215,6 +233,8 @@ def indexnow_command(site: str | None, out: str | None, endpoint: str, dry_run: 
     root = resolve_site(site)
     if not endpoint.startswith(("https://", "http://")):
         raise UsageProblem(f"--endpoint '{endpoint}' must be an http:// or https:// address")
+    from .load import load_site
+
     data = load_site(root)
     key = data.site.indexnow_key
     if not key:

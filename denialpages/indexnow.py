@@ -14,10 +14,12 @@ import urllib.error
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .changes import Change, is_page_url
-from .model import Site
-from .render import RenderedPage
+
+if TYPE_CHECKING:
+    from .model import Site
 
 ENDPOINT = "https://api.indexnow.org/indexnow"
 MAX_URLS = 10_000  # per POST: "up to 10,000 URLs per post" (indexnow.org/documentation)
@@ -50,10 +52,6 @@ def key_file_name(key: str) -> str:
     """Return the path under out/ of the key file: `{key}.txt` at the root."""
     return f"{key}.txt"
 
-
-def key_files(site: Site) -> list[RenderedPage]:
-    """Return the key file for out/ (its whole content is the key), or nothing without a key."""
-    return [RenderedPage(key_file_name(site.indexnow_key), site.indexnow_key.encode("ascii"))] if site.indexnow_key else []
 
 
 def submitted_urls(site: Site, changes: tuple[Change, ...]) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import references
+from .cache import ContentCache
 from .content import load_content
 from .errors import InputError, Location, Problem
 from .fields import Record, shown

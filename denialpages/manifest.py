@@ -16,12 +16,15 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cache import code_digest, digest, tree_digest
 from .errors import Location
-from .model import SiteData
-from .plan import PagePlan, Plan
-from .standing import Standing
+
+if TYPE_CHECKING:
+    from .model import SiteData
+    from .plan import PagePlan, Plan
+    from .standing import Standing
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
           "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL)")

@@ -2,79 +2,37 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from .cache import ContentCache, content_cache_path
 from .changes import write_changes
 from .errors import InputError
+from .lastbuild import BuildReport, build_inputs, report_dir, reuse_last_build, with_ledger
 from .ledger import Ledger, update_ledger, write_ledger
 from .load import load_site
 from .manifest import (
     digest,
     file_state,
     fingerprints,
-    inputs_digest,
     read_manifest,
-    read_meta,
     still_valid,
-    tree_digest,
     update_manifest,
     write_meta,
 )
 from .model import SiteData
 from .parallel import release_free_memory, render_pages
-from .plan import Exclusion, PagePlan, Plan, plan_site, stable_rank, url_clashes
+from .plan import Plan, Shard, plan_site, url_clashes
 from .render import RenderedPage, Renderer
 from .report import build_report, write_report
 from .sitemap import site_files
 from .standing import Standing, assess
 from .write import link_unchanged, output_lock, recover, staging_dir, swap_in, write_pages
 
-
-@dataclass(frozen=True, slots=True)
-class BuildReport:
-    """What a build or check did, for the summary line."""
-
-    pages: int
-    hubs: int
-    files: int
-    exclusions: tuple[Exclusion, ...]
-    layers: dict[str, int]
-    seconds: float
-    in_shard: int = 0
-    warning: str | None = None
-    noindex: int = 0
-    duplicates: tuple[str, ...] = ()
-
-    def to_json(self) -> str:
-        """Return what a later build that finds nothing changed reports again (not time or files written)."""
-        values = dataclasses.asdict(self)
-        del values["seconds"], values["files"], values["warning"]
-        return json.dumps(values)
-
-    @classmethod
-    def from_json(cls, text: str) -> BuildReport:
-        """Return the report saved by to_json, for a build that wrote nothing."""
-        values = json.loads(text)
-        values["exclusions"] = tuple(Exclusion(**e) for e in values["exclusions"])
-        values["duplicates"] = tuple(values["duplicates"])
-        return cls(files=0, seconds=0.0, **values)
-
-    def summary(self, verb: str) -> str:
-        """Return the one-line summary a command ends with."""
-        excluded = sum(e.count for e in self.exclusions)
-        layers = ", ".join(f"{n:,} {layer}" for layer, n in self.layers.items())
-        wrote = f"; wrote {self.files:,} files" if verb == "Built" else ""
-        return (f"{verb} {self.pages:,} pages ({self.noindex:,} noindex) and {self.hubs:,} hubs ({layers}; {excluded:,} combinations "
-                f"excluded by {len(self.exclusions)} rules{wrote}) in {self.seconds:.2f} s")
-
+__all__ = ["BuildReport", "Shard", "build_site", "check_site", "list_pages", "report_dir"]
 
 def count_layers(plan: Plan) -> dict[str, int]:
     """Return how many pages take their angle from each content layer."""
@@ -99,33 +57,20 @@ def check_site(root: Path, jobs: int = 1) -> BuildReport:
                        time.perf_counter() - started, noindex=count_noindex(standing), duplicates=duplicates)
 
 
-@dataclass(frozen=True, slots=True)
-class Shard:
-    """Which slice of the landing pages a build renders: number `index` of `count` (1-based)."""
-
-    index: int = 1
-    count: int = 1
-
-    def holds(self, page: PagePlan) -> bool:
-        """Return True when this shard renders `page` (by a stable hash of its URL)."""
-        return self.count == 1 or stable_rank(page.url) % self.count == self.index - 1
-
-
 def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), full: bool = False,
-               progress: Callable[[int, int], None] | None = None, record: bool = True) -> BuildReport:
+               progress: Callable[[int, int], None] | None = None, record: bool = True,
+               inputs: str | None = None) -> BuildReport:
     """Build the site at `root` into `out`; only what changed is rendered, then swapped in whole.
 
     `record=False` (a preview) leaves the URL ledger as it was, so drafts move no lastmod.
+    `inputs`: the digest of this build's inputs, when the caller already found that they changed.
     """
     started = time.perf_counter()
-    inputs = inputs_digest(root, f"shard {shard.index}/{shard.count}", f"record {record}",
-                           os.environ.get("SOURCE_DATE_EPOCH", ""))
-    if not full:
-        with output_lock(out):
-            last = unchanged_build(out, with_ledger(root, inputs))
-            if last is not None:
-                write_changes(out, set(), {}, [])
-                return dataclasses.replace(last, files=0, seconds=time.perf_counter() - started)
+    if inputs is None:
+        inputs = build_inputs(root, shard, record)
+        last = None if full else reuse_last_build(root, out, inputs, started)
+        if last is not None:
+            return last
     data = load_site(root, jobs, ContentCache(content_cache_path(out), fresh=full))
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
@@ -165,29 +110,6 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
                              count_noindex(standing), tuple(findings.warnings()))
         write_meta(out, {"inputs": with_ledger(root, inputs), "report": report.to_json()})
     return report
-
-
-def with_ledger(root: Path, inputs: str) -> str:
-    """Return the digest of a build's inputs with the URL ledger as it is now (a build rewrites
-    the ledger, so the next build must compare against the ledger this one left)."""
-    return digest(inputs, tree_digest(root / "ledger", "*"))
-
-
-def unchanged_build(out: Path, inputs: str) -> BuildReport | None:
-    """Return the last build's report when its inputs were these and out/ still holds exactly
-    what it wrote (every file's fingerprint, size, time and inode); else None."""
-    meta = read_meta(out)
-    if meta.get("inputs") != inputs or not (report_dir(out) / "report.json").is_file():
-        return None
-    known, warning = read_manifest(out)
-    if warning or not known or not all(still_valid(out, known, path, entry[0]) for path, entry in known.items()):
-        return None
-    return BuildReport.from_json(meta["report"])
-
-
-def report_dir(out: Path) -> Path:
-    """Return the folder of the marketer's report: beside out/, never published."""
-    return out.parent / f"{out.name}-report"
 
 
 def progress_counter(total: int, report: Callable[[int, int], None] | None) -> Callable[[int], None]:

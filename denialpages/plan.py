@@ -231,3 +231,15 @@ def related_links(data: SiteData, index: PageIndex, page: PagePlan, limit: int =
         others.sort(key=lambda other: stable_rank(page.url, other.url))
         related += others[:limit]
     return tuple(related)
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Which slice of the landing pages a build renders: number `index` of `count` (1-based)."""
+
+    index: int = 1
+    count: int = 1
+
+    def holds(self, page: PagePlan) -> bool:
+        """Return True when this shard renders `page` (by a stable hash of its URL)."""
+        return self.count == 1 or stable_rank(page.url) % self.count == self.index - 1

@@ -7,7 +7,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .hosting import hosting_files
-from .indexnow import key_files
+from .indexnow import key_file_name
 from .ledger import Ledger
 from .model import Site
 from .render import RenderedPage, Renderer
@@ -78,3 +78,8 @@ def site_files(root: Path, renderer: Renderer, ledger: Ledger) -> Iterator[Rende
     rules += [(url, "/404.html", GONE) for url in ledger.removed]
     html_urls = (page.url for page in (*renderer.plan.pages, *renderer.plan.hubs))  # cache rules by folder
     yield from hosting_files(renderer.style.policy, html_urls, rules)
+
+
+def key_files(site: Site) -> list[RenderedPage]:
+    """Return IndexNow's key file for out/ (its whole content is the key), or nothing without a key."""
+    return [RenderedPage(key_file_name(site.indexnow_key), site.indexnow_key.encode("ascii"))] if site.indexnow_key else []

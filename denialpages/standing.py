@@ -26,8 +26,8 @@ import zlib
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 
 from .errors import Problem
 from .model import SiteData

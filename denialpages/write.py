@@ -16,9 +16,12 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError, Location, LockHeld, Problem
-from .render import RenderedPage
+
+if TYPE_CHECKING:
+    from .render import RenderedPage
 
 
 @contextlib.contextmanager
