@@ -23,7 +23,7 @@ def test_failed_build_leaves_previous_out_byte_for_byte(make_site, tmp_path):
     assert result.exit_code == 1
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".out.lock", ".out.manifest.sqlite", "out", "out-changes.txt", "out-report", "site"]
+        ".out.content-cache.sqlite", ".out.lock", ".out.manifest.sqlite", "out", "out-changes.txt", "out-report", "site"]
 
 
 def test_render_failure_midway_leaves_previous_out_and_no_staging(make_site, tmp_path):
