@@ -73,8 +73,9 @@ class Record:
             self.fail(key, "must not be empty")
         return value
 
-    def text(self, key: str, required: bool = True, default: str = "") -> str:
-        """Return a non-empty text field."""
+    def text(self, key: str, required: bool = True, default: str = "", paragraphs: bool = False) -> str:
+        """Return a non-empty text field, on one line; with `paragraphs`, each of its lines (in a
+        folded block, each run of text between blank lines) on a line of its own."""
         value = self.get(key, required)
         if value is None:
             return default
@@ -85,7 +86,8 @@ class Record:
         if control:
             self.fail(key, f"contains the control character U+{ord(control.group()):04X}; remove it")
             return default
-        value = " ".join(str(value).split())  # pages show text on one line, as htmlmin would
+        lines = str(value).split("\n") if paragraphs else [str(value)]
+        value = "\n".join(" ".join(line.split()) for line in lines if line.strip())  # as htmlmin would
         if required and not value:
             self.fail(key, "must not be empty")
         return value

@@ -68,10 +68,12 @@ def content_hashes(data: SiteData, plan: Plan) -> list[str]:
     records = {("payer", p.slug): record_digest(p) for p in data.payers}
     records |= {("procedure", p.slug): record_digest(p) for p in data.procedures}
     records |= {("denial", d.slug): record_digest(d) for d in data.denial_types}
+    records |= {("policy", *pair): record_digest(p) for pair, p in data.policies.items()}
     return [
         digest(shared, records["payer", page.payer], records["procedure", page.procedure],
                records["denial", page.denial_type],
-               data.content[page.content_key].digest if page.content_key else "")
+               data.content[page.content_key].digest if page.content_key else "",
+               records.get(("policy", page.payer, page.procedure), ""))
         for page in plan.pages
     ]
 

@@ -297,7 +297,7 @@ def read_policy(r: Record) -> Policy:
         url=r.https_url("url"),
         checked=r.date("checked") or dt.date(2000, 1, 1),
         plan_types=r.texts("plan_types", required=False),
-        summary=r.text("summary"),
+        summary=r.text("summary", paragraphs=True),
         sources=r.records("sources", read_source),
         origin=r.origin,
     )

@@ -96,8 +96,33 @@ def test_a_policy_edit_rewrites_only_the_pages_of_its_payer_and_procedure(make_s
     root = make_site(site_files(**{"data/policies/cimt.yaml": [policy()],
                                     "content/humana/humira/step-therapy.md": page_md(prose(2))}))
     assert run_cli("build", "--site", str(root), "--out", str(out)).exit_code == 0
+    before = ledger_hashes(root)
     (root / "data/policies/cimt.yaml").write_text(yaml.safe_dump([policy(summary=prose(8))]))
     assert run_cli("build", "--site", str(root), "--out", str(out)).exit_code == 0
     changed = {line.split("\t")[1] for line in (tmp_path / "out-changes.txt").read_text().splitlines()
                if line.startswith("changed")}
     assert changed == {"/help/cigna/cimt/prior-authorization/", "/help/cigna/cimt/step-therapy/"}
+    after = ledger_hashes(root)
+    assert {url for url in after if after[url] != before[url]} == changed  # their lastmod moves, no other
+
+
+def ledger_hashes(root) -> dict[str, str]:
+    """Return each landing page's content hash in the site's URL ledger."""
+    rows = [line.split("\t") for line in (root / "ledger/urls.tsv").read_text().splitlines()[1:]]
+    return {row[0]: row[2] for row in rows if row[0].startswith("/help/")}
+
+
+def test_each_paragraph_of_a_summary_is_its_own_paragraph_on_the_page(make_site, tmp_path):
+    out = tmp_path / "out"
+    first, second = prose(3).split(), " ".join(prose(4).split())
+    folded = "\n".join(["- " + line for line in ["payer: cigna"]] + [f"  {k}: {v}" for k, v in {
+        "procedure": "cimt", "policy": "Constraint-Induced Movement Therapy", "publisher": "Cigna",
+        "url": "https://cigna.example.com/policies/cimt", "checked": "2026-11-25"}.items()]
+        + ["  summary: >-", "    " + " ".join(first[:20]), "    " + " ".join(first[20:]), "", f"    {second}",
+           "  sources:", '    - {title: "Cigna CIMT policy", url: "https://cigna.example.com/policies/cimt"}']) + "\n"
+    root = make_site(site_files(**{"data/policies/cimt.yaml": folded}))
+    result = run_cli("build", "--site", str(root), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    page = parse(out / "help/cigna/cimt/step-therapy/index.html")
+    shown = [p.text_content() for p in page.cssselect("#requires h3 ~ p:not(.policy-link)")][:2]
+    assert shown == [" ".join(first), second]
