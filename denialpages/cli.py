@@ -93,8 +93,7 @@ def build(site: str | None, out: str | None, jobs: int, shard: Shard, full: bool
     root = resolve_site(site)
     target = resolve_out(root, out)
     try:
-        inputs = lastbuild.build_inputs(root, shard, record=True)
-        report = None if full else lastbuild.reuse_last_build(root, target, inputs, started)
+        report, inputs = lastbuild.reusable_build(root, target, shard, True, full, started)
         if report is None:
             from . import pipeline
 

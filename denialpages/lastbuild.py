@@ -57,10 +57,13 @@ class BuildReport:
                 f"excluded by {len(self.exclusions)} rules{wrote}) in {self.seconds:.2f} s")
 
 
-def build_inputs(root: Path, shard: Shard, record: bool) -> str:
-    """Return the digest of what a build of `root` reads, with its own settings."""
-    return inputs_digest(root, f"shard {shard.index}/{shard.count}", f"record {record}",
-                         os.environ.get("SOURCE_DATE_EPOCH", ""))
+def reusable_build(root: Path, out: Path, shard: Shard, record: bool, full: bool,
+                   started: float) -> tuple[BuildReport | None, str]:
+    """Return the last build's report when it still stands (else None; always None when `full`),
+    and the digest of what this build reads."""
+    inputs = inputs_digest(root, f"shard {shard.index}/{shard.count}", f"record {record}",
+                           os.environ.get("SOURCE_DATE_EPOCH", ""))
+    return (None if full else reuse_last_build(root, out, inputs, started)), inputs
 
 
 def reuse_last_build(root: Path, out: Path, inputs: str, started: float) -> BuildReport | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from .cache import ContentCache, content_cache_path
 from .changes import write_changes
 from .errors import InputError
-from .lastbuild import BuildReport, build_inputs, report_dir, reuse_last_build, with_ledger
+from .lastbuild import BuildReport, report_dir, reusable_build, with_ledger
 from .ledger import Ledger, update_ledger, write_ledger
 from .load import load_site
 from .manifest import (
@@ -67,8 +67,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     """
     started = time.perf_counter()
     if inputs is None:
-        inputs = build_inputs(root, shard, record)
-        last = None if full else reuse_last_build(root, out, inputs, started)
+        last, inputs = reusable_build(root, out, shard, record, full, started)
         if last is not None:
             return last
     data = load_site(root, jobs, ContentCache(content_cache_path(out), fresh=full))
