@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .model import Content
 
 PACKAGE = Path(__file__).resolve().parent
-LIBRARIES = ("jinja2", "markupsafe", "markdown", "htmlmin", "pyyaml")  # their versions shape the output
+LIBRARIES = ("jinja2", "markupsafe", "cmarkgfm", "htmlmin", "pyyaml")  # their versions shape the output
 SCHEMA = "CREATE TABLE IF NOT EXISTS content (key TEXT PRIMARY KEY, value BLOB NOT NULL)"
 
 

@@ -184,3 +184,19 @@ def test_a_policy_resource_shows_only_for_its_categories_or_procedures(make_site
 @given(st.text(alphabet=st.sampled_from(["<", ">", "\n", " ", "\t", "\r", "\u2028", "\xa0", "a", "p", "/"]), max_size=40))
 def test_closing_tag_gaps_matches_the_pattern_it_replaces(html):
     assert close_tag_gaps(html) == re.sub(r">[ \t]*\n\s*<", "><", html)
+
+
+MARKDOWN_PIECES = ["word", "Cigna", "  ", " ", "\t", "\n", "\n\n", "\u00a0", "\u2028", "&", "&amp;", "&#39;", '"', "'",
+                   "<", ">", "*", "**", "_", "`", "- ", "1. ", "> ", "# ", "## ", "| a | b |\n|---|---|\n| 1 | 2 |\n",
+                   "[link](/help/x/)", "[q](https://example.com/?a=1&b=2 \"t\")", "<https://example.com>", "\\",
+                   "  \n", "    code", "***", "é", "😀"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(MARKDOWN_PIECES), max_size=30))
+def test_markdown_minifies_as_htmlmin_would(pieces):
+    from denialpages.content import SAFE_OPTIONS, _plain_quotes, _to_html
+    from denialpages.minify import minify, minify_markup
+
+    html = _plain_quotes(_to_html("".join(pieces), SAFE_OPTIONS))
+    assert minify_markup(html) == minify(html)
