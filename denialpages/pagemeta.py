@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import Content, DenialType, Payer, Price, Procedure, Site
 
@@ -50,12 +50,19 @@ def page_description(payer: Payer, procedure: Procedure, denial: DenialType, con
             f"by plan type, the criteria reviewers check, and the records to gather.")
 
 
-def crumb(name: str, url: str) -> dict[str, str]:
+class Crumb(NamedTuple):
+    """One breadcrumb: the words shown and the site path."""
+
+    name: str
+    url: str
+
+
+def crumb(name: str, url: str) -> Crumb:
     """Return one breadcrumb."""
-    return {"name": name, "url": url}
+    return Crumb(name, url)
 
 
-def web_page_ld(site: Site, url: str, title: str, description: str, crumbs: list[dict[str, str]],
+def web_page_ld(site: Site, url: str, title: str, description: str, crumbs: list[Crumb],
                 reviewed: dt.date | None = None, reviewer: str | None = None,
                 kind: str = "WebPage") -> dict[str, Any]:
     """Return the JSON-LD graph of a page: the page itself and its breadcrumbs."""
@@ -75,7 +82,7 @@ def web_page_ld(site: Site, url: str, title: str, description: str, crumbs: list
     trail = {
         "@type": "BreadcrumbList",
         "itemListElement": [
-            {"@type": "ListItem", "position": n, "name": c["name"], "item": site.base_url + c["url"]}
+            {"@type": "ListItem", "position": n, "name": c.name, "item": site.base_url + c.url}
             for n, c in enumerate(crumbs, start=1)
         ],
     }

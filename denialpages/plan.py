@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -185,20 +186,30 @@ def plan_hubs(data: SiteData) -> tuple[HubPlan, ...]:
 
 
 def checkout_link(site: Site, page: PagePlan) -> str:
-    """Return the checkout URL carrying the promo code and the page's identity.
+    """Return the checkout URL carrying the promo code and the page's identity."""
+    return CheckoutLinks(site).link(page)
+
+
+class CheckoutLinks:
+    """Builds each page's checkout URL: the promo code and the page's identity in the query.
 
     UTM tags only when the checkout is on another host: on the site's own host they would
     start a new analytics visit and lose the real source.
     """
-    parts = urllib.parse.urlsplit(site.checkout_url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query += [("promo", site.promo_code), ("payer", page.payer),
-              ("procedure", page.procedure), ("denial", page.denial_type)]
-    if parts.hostname != urllib.parse.urlsplit(site.base_url).hostname:
-        query += [("utm_source", urllib.parse.urlsplit(site.base_url).hostname or ""),
-                  ("utm_medium", "landing-page"), ("utm_campaign", page.denial_type),
-                  ("utm_content", f"{page.payer}/{page.procedure}")]
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+    def __init__(self, site: Site) -> None:
+        self.parts = urllib.parse.urlsplit(site.checkout_url)
+        self.query = [*urllib.parse.parse_qsl(self.parts.query, keep_blank_values=True), ("promo", site.promo_code)]
+        self.host = urllib.parse.urlsplit(site.base_url).hostname or ""
+        self.tagged = self.parts.hostname != self.host
+
+    def link(self, page: PagePlan) -> str:
+        """Return the checkout URL for one page."""
+        query = [*self.query, ("payer", page.payer), ("procedure", page.procedure), ("denial", page.denial_type)]
+        if self.tagged:
+            query += [("utm_source", self.host), ("utm_medium", "landing-page"), ("utm_campaign", page.denial_type),
+                      ("utm_content", f"{page.payer}/{page.procedure}")]
+        return urllib.parse.urlunsplit(self.parts._replace(query=urllib.parse.urlencode(query)))
 
 
 def stable_rank(*parts: str) -> int:
@@ -207,29 +218,43 @@ def stable_rank(*parts: str) -> int:
 
 
 class PageIndex:
-    """Finds a page by its combination, for related links and hubs."""
+    """Finds a page by its combination, and the pages that share two of its three dimensions."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, data: SiteData) -> None:
         self.pages = {page.key: page for page in plan.pages}
+        category = {p.slug: p.category for p in data.procedures}
+        self.groups: dict[tuple[str, ...], list[PagePlan]] = defaultdict(list)
+        for page in plan.pages:  # plan order: payer, then procedure, then denial type
+            self.groups["payers", page.procedure, page.denial_type].append(page)
+            self.groups["denials", page.payer, page.procedure].append(page)
+            self.groups["procedures", page.payer, page.denial_type, category[page.procedure]].append(page)
+        self.category = category
 
     def get(self, payer: str, procedure: str, denial: str) -> PagePlan | None:
         """Return the page of a combination, or None when it was excluded."""
         return self.pages.get((payer, procedure, denial))
 
+    def sharing_two(self, page: PagePlan) -> tuple[list[PagePlan], list[PagePlan], list[PagePlan]]:
+        """Return the pages of the same procedure and denial type (other payers), of the same
+        payer and procedure (other denial types) and of the same payer, denial type and kind of
+        procedure (other procedures), each list with the page itself."""
+        groups = self.groups
+        return (groups["payers", page.procedure, page.denial_type], groups["denials", page.payer, page.procedure],
+                groups["procedures", page.payer, page.denial_type, self.category[page.procedure]])
 
-def related_links(data: SiteData, index: PageIndex, page: PagePlan, limit: int = 4) -> tuple[PagePlan, ...]:
-    """Return pages that share two of this page's three dimensions, a few of each kind."""
-    category = next(p.category for p in data.procedures if p.slug == page.procedure)
-    groups = (
-        [index.get(p.slug, page.procedure, page.denial_type) for p in data.payers],
-        [index.get(page.payer, page.procedure, d.slug) for d in data.denial_types],
-        [index.get(page.payer, p.slug, page.denial_type) for p in data.procedures if p.category == category],
-    )
+
+def related_links(index: PageIndex, page: PagePlan, limit: int = 4) -> tuple[PagePlan, ...]:
+    """Return pages that share two of this page's three dimensions, a few of each kind, chosen
+    by a stable hash of the pair so each page links a different few."""
+    own = zlib.crc32(page.url.encode())
+
+    def pair_rank(other: PagePlan) -> int:
+        mixed = ((own ^ zlib.crc32(other.url.encode()) << 32) * 0x9E3779B97F4A7C15) & 0xFFFF_FFFF_FFFF_FFFF
+        return mixed ^ (mixed >> 29)
+
     related: list[PagePlan] = []
-    for group in groups:
-        others = [other for other in group if other is not None and other.key != page.key]
-        others.sort(key=lambda other: stable_rank(page.url, other.url))
-        related += others[:limit]
+    for group in index.sharing_two(page):
+        related += sorted((other for other in group if other is not page), key=pair_rank)[:limit]
     return tuple(related)
 
 

@@ -8,11 +8,11 @@ import json
 import re
 import traceback
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 from markupsafe import Markup, escape
@@ -20,14 +20,15 @@ from markupsafe import Markup, escape
 from . import pagemeta as meta
 from .errors import InputError, Location, Problem
 from .minify import finish
-from .model import Fact, SiteData
+from .model import Content, Fact, SiteData
 from .plan import (
     HUB_PATTERNS,
     HubPlan,
+    Link,
     PageIndex,
     PagePlan,
     Plan,
-    checkout_link,
+    CheckoutLinks,
     hub_url,
     output_path,
     related_links,
@@ -61,6 +62,71 @@ class Style:
                 "base-uri 'none'; form-action 'none'")
 
 
+class HubLinks(NamedTuple):
+    """Each kind of hub's URL for a slug, as templates call it: `hubs.payer(slug)`."""
+
+    payer: Callable[[str], str]
+    procedure: Callable[[str], str]
+    denial_type: Callable[[str], str]
+
+
+class LinkedPage(NamedTuple):
+    """A page another page links to: its address and the names its link text is made of."""
+
+    url: str
+    procedure: str
+    payer: str
+    denial: str
+
+
+class LinkGroup(NamedTuple):
+    """A hub's group of links, under a heading that links to the group's own hub."""
+
+    name: str
+    url: str
+    links: list[Link]
+
+
+class Markers:
+    """Stand-ins for finished fragments in a page's template output, so that finishing a page
+    (closing tag gaps, requoting attributes) and encoding it cost what its own part weighs, not
+    the 40 KB its fragments add. A marker begins with '<' when its fragment does and ends with
+    '>' when it does, so the gaps on either side close exactly as they would around the
+    fragment itself; a fragment that begins or ends with white space is inserted as it is.
+    Control characters never reach a template (the loader refuses them), so no text can pass
+    for a marker."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def add(self, text: str) -> Markup:
+        """Return the marker that stands for a finished fragment."""
+        if not text or text[0].isspace() or text[-1].isspace():
+            return Markup(text)
+        self.bodies.append(text.encode("utf-8"))
+        head = "<" if text[0] == "<" else "\x02"
+        tail = ">" if text[-1] == ">" else "\x02"
+        return Markup(f"{head}\x01{len(self.bodies) - 1}\x01{tail}")
+
+    def assemble(self, html: str) -> bytes:
+        """Return finished output, encoded, with every marker replaced by its fragment."""
+        pieces = html.split("\x01")
+        if len(pieces) == 1:
+            return html.encode("utf-8")
+        bodies = self.bodies
+        out = [pieces[0][:-1].encode("utf-8")]
+        last = len(pieces) - 2
+        for at in range(1, len(pieces), 2):
+            out.append(bodies[int(pieces[at])])
+            text = pieces[at + 1]
+            out.append((text[1:] if at == last else text[1:-1]).encode("utf-8"))
+        return b"".join(out)
+
+    def clear(self) -> None:
+        """Forget every fragment (only between pages: a page's markers must stay valid)."""
+        self.bodies.clear()
+
+
 class Renderer:
     """Holds what every page shares for one build: the templates, lookups and the style."""
 
@@ -70,7 +136,7 @@ class Renderer:
         self.plan = plan
         self.standing = standing
         self.env = make_environment(root)
-        self.index = PageIndex(plan)
+        self.index = PageIndex(plan, data)
         self.members = hub_members(plan)
         self.fixed_targets = {"/", "/404.html", "/favicon.ico", "/sitemap.xml", *(hub.url for hub in plan.hubs)}
         self.page_url = re.compile(re.escape(data.site.url_pattern).replace(
@@ -78,28 +144,53 @@ class Renderer:
             r"\{procedure\}", "(?P<procedure>[a-z0-9-]+)").replace(
             r"\{denial_type\}", "(?P<denial>[a-z0-9-]+)"))
         self.style = load_style(root)
+        self.price_line = meta.price_line(data.site)
+        self.checkout = CheckoutLinks(data.site)
         self.fragments: dict[tuple[str, ...], Markup] = {}
+        self.markers = Markers()
         self.payers = {p.slug: p for p in data.payers}
-        self.hub_links = {kind: partial(hub_url, data.site, kind) for kind in HUB_PATTERNS}
+        self.hub_links = HubLinks(*(partial(hub_url, data.site, kind) for kind in HubLinks._fields))
         self.procedures = {p.slug: p for p in data.procedures}
         self.denials = {d.slug: d for d in data.denial_types}
 
-    def fragment(self, template: str, key: tuple[str, ...], context: dict[str, Any]) -> Markup:
-        """Return a block many pages share, rendered once per build (per worker) for its key."""
+    def fragment(self, template: str, key: tuple[str, ...], url: str, context: Callable[[], dict[str, Any]],
+                 origin: Location | None = None) -> Markup:
+        """Return a block many pages share, rendered, minified and link-checked once per build
+        (per worker) for its key, as a marker that Markers.assemble replaces with it.
+
+        `context` makes the template's values (called only when the block is not cached yet);
+        `url` names a page showing it, for messages; `origin` is the file its links come from
+        (default: the template).
+        """
         cache_key = (template, *key)
         found = self.fragments.get(cache_key)
         if found is None:
-            if len(self.fragments) >= FRAGMENT_CACHE_SIZE:
-                self.fragments.clear()  # pages arrive grouped by payer and procedure: refill is cheap
-            found = Markup(self.render_text(template, context, "/".join(key)))
-            self.fragments[cache_key] = found
+            text = finish(self.render_text(template, context(), "/".join(key)))
+            self.check_links(text, url, origin or Location(f"templates/{template}"))
+            found = self.fragments[cache_key] = self.markers.add(text)
         return found
+
+    def verbatim(self, key: str, text: str) -> Markup:
+        """Return a marker for text every page carries as it is (the stylesheet), finished once."""
+        cache_key = ("", key)
+        found = self.fragments.get(cache_key)
+        if found is None:
+            found = self.fragments[cache_key] = self.markers.add(finish(text))
+        return found
+
+    def forget_fragments(self) -> None:
+        """Drop the cached fragments when there are many (between pages: markers stay valid within one)."""
+        if len(self.fragments) >= FRAGMENT_CACHE_SIZE:
+            self.fragments.clear()  # pages arrive grouped by payer and procedure: refill is cheap
+            self.markers.clear()
 
     def common(self, url: str) -> dict[str, Any]:
         """Return the values every template sees."""
         site = self.data.site
         return {
-            "footer": self.fragment("_footer.html", (), {
+            "head": self.fragment("_head.html", (), url, lambda: {"csp": self.style.policy}),
+            "style_css": self.verbatim("style", self.style.css),
+            "footer": self.fragment("_footer.html", (), url, lambda: {
                 "payers": self.data.payers, "denial_types": self.data.denial_types,
                 "hubs": self.hub_links, "site": site}),
             "site": site,
@@ -112,7 +203,7 @@ class Renderer:
             "robots": "index,follow",
             "csp": self.style.policy,
             "og_type": "article",
-            "price_line": meta.price_line(site),
+            "price_line": self.price_line,
         }
 
     def page_context(self, index: int) -> dict[str, Any]:
@@ -123,36 +214,19 @@ class Renderer:
         procedure = self.procedures[page.procedure]
         denial = self.denials[page.denial_type]
         content = self.data.content.get(page.content_key) if page.content_key else None
-        wording = denial.wording_for(procedure.category)
-        policy = self.data.policies.get((payer.slug, procedure.slug))
-        plan_types = [self.data.plan_types[slug] for slug in payer.plan_types]
         title = meta.page_title(payer, procedure, denial, content)
         description = meta.page_description(payer, procedure, denial, content)
         crumbs = [
             meta.crumb("Home", "/"),
-            meta.crumb(payer.name, hub_url(site, "payer", payer.slug)),
+            meta.crumb(payer.name, self.hub_links.payer(payer.slug)),
             meta.crumb(f"{procedure.name}: {denial.name}", page.url),
         ]
         reviewed = (content.reviewed if content else None) or site.reviewed
         reviewer = (content.reviewer if content else None) or site.reviewer
         ld = meta.web_page_ld(site, page.url, title, description, crumbs, reviewed, reviewer, "MedicalWebPage")
-        is_drug = procedure.category == "drug"
-        fragments = {
-            "rights": self.fragment("_rights.html", (payer.slug, str(is_drug)), {
-                "payer": payer, "plan_types": plan_types, "is_drug": is_drug,
-                "plan_notes": dict(payer.plan_notes), "facts": self.data.facts}),
-            "requires": self.fragment("_requires.html", (payer.slug, procedure.slug), {
-                "payer": payer, "procedure": procedure, "policy": policy,
-                "policy_plan_types": [self.data.plan_types[slug].name for slug in policy.plan_types] if policy else [],
-                "policy_checked": meta.long_date(policy.checked) if policy else ""}),
-            "angle": None if content else self.fragment("_angle_data.html", (procedure.slug, denial.slug), {
-                "procedure": procedure, "wording": wording,
-                "angle_facts": [self.data.facts[f] for f in wording.facts],
-                "documents": list(denial.documents_for(procedure))}),
-        }
         return {
             **self.common(page.url),
-            "fragments": fragments,
+            "fragments": self.page_fragments(page, content),
             "robots": "index,follow" if self.standing.is_indexable(index) else "noindex,follow",
             "title": title,
             "description": description,
@@ -162,29 +236,58 @@ class Renderer:
             "payer": payer,
             "procedure": procedure,
             "denial": denial,
-            "wording": wording,
-            "external_review_line": meta.EXTERNAL_REVIEW[denial.external_review],
-            "content": content,
-            "checkout": checkout_link(site, page),
-            "related": [self.describe(other) for other in related_links(self.data, self.index, page)],
-            "cited": cited_facts(self.data, plan_types, wording.facts, procedure.category),
-            "sources": list(dict.fromkeys((*(content.sources if content else ()), *(policy.sources if policy else ()),
-                                           *payer.sources))),
-            "documents": list(denial.documents_for(procedure)),
-            "outline_cites": list(dict.fromkeys(self.data.facts[f].cite for f in wording.letter_cites()))[:3],
+            "wording": denial.wording_for(procedure.category),
+            "checkout": self.checkout.link(page),
+            "related": [self.describe(other) for other in related_links(self.index, page)],
             "reviewed": reviewed,
             "reviewed_text": meta.long_date(reviewed),
             "reviewer": reviewer,
         }
 
-    def describe(self, page: PagePlan) -> dict[str, str]:
-        """Return a related page's link text parts."""
+    def page_fragments(self, page: PagePlan, content: Content | None) -> dict[str, Markup]:
+        """Return the blocks of a landing page that other pages share, each keyed by what it shows."""
+        data, url = self.data, page.url
+        payer = self.payers[page.payer]
+        procedure = self.procedures[page.procedure]
+        denial = self.denials[page.denial_type]
+        wording = denial.wording_for(procedure.category)
+        policy = data.policies.get((payer.slug, procedure.slug))
+        plan_types = [data.plan_types[slug] for slug in payer.plan_types]
+        is_drug = str(procedure.category == "drug")
+        wording_key = (denial.slug, procedure.category if procedure.category in dict(denial.by_category) else "*")
+        sources_key = (*(content.key if content else ()), payer.slug, procedure.slug)
         return {
-            "url": page.url,
-            "procedure": self.procedures[page.procedure].name,
-            "payer": self.payers[page.payer].name,
-            "denial": self.denials[page.denial_type].name,
+            "rights": self.fragment("_rights.html", (payer.slug, is_drug), url, lambda: {
+                "payer": payer, "plan_types": plan_types, "is_drug": is_drug == "True",
+                "plan_notes": dict(payer.plan_notes), "facts": data.facts}),
+            "requires": self.fragment("_requires.html", (payer.slug, procedure.slug), url, lambda: {
+                "payer": payer, "procedure": procedure, "policy": policy,
+                "policy_plan_types": [data.plan_types[slug].name for slug in policy.plan_types] if policy else [],
+                "policy_checked": meta.long_date(policy.checked) if policy else ""}),
+            "angle": self.fragment("_content.html", content.key, url, lambda: {"content": content}, content.origin)
+            if content else self.fragment("_angle_data.html", (procedure.slug, denial.slug), url, lambda: {
+                "procedure": procedure, "wording": wording,
+                "angle_facts": [data.facts[f] for f in wording.facts],
+                "documents": list(denial.documents_for(procedure))}),
+            "angle_tail": self.fragment("_angle_tail.html", (denial.slug,), url, lambda: {
+                "denial": denial, "external_review_line": meta.EXTERNAL_REVIEW[denial.external_review]}),
+            "next": self.fragment("_next.html", (payer.slug, procedure.slug), url, lambda: {
+                "payer": payer, "procedure": procedure}),
+            "outline": self.fragment("_outline.html", (procedure.slug, denial.slug), url, lambda: {
+                "procedure": procedure, "wording": wording, "documents": list(denial.documents_for(procedure)),
+                "outline_cites": list(dict.fromkeys(data.facts[f].cite for f in wording.letter_cites()))[:3]}),
+            "sources": self.fragment("_sources.html", sources_key, url, lambda: {
+                "sources": list(dict.fromkeys((*(content.sources if content else ()),
+                                               *(policy.sources if policy else ()), *payer.sources)))},
+                content.origin if content else None),
+            "cited": self.fragment("_cited.html", (payer.slug, is_drug, *wording_key), url, lambda: {
+                "cited": cited_facts(data, plan_types, wording.facts, procedure.category)}),
         }
+
+    def describe(self, page: PagePlan) -> LinkedPage:
+        """Return a linked page's address and the names its link text is made of."""
+        return LinkedPage(page.url, self.procedures[page.procedure].name, self.payers[page.payer].name,
+                          self.denials[page.denial_type].name)
 
     def hub_context(self, hub: HubPlan) -> dict[str, Any]:
         """Return a hub page's template values."""
@@ -205,7 +308,7 @@ class Renderer:
             "groups": groups,
         }
 
-    def hub_contents(self, hub: HubPlan) -> tuple[str, str, list[dict[str, str]], list[dict[str, Any]]]:
+    def hub_contents(self, hub: HubPlan) -> tuple[str, str, list[LinkedPage], list[LinkGroup]]:
         """Return a hub's heading, introduction and groups of links."""
         site = self.data.site
         indices = self.members[hub.kind][hub.slug]
@@ -229,11 +332,11 @@ class Renderer:
             text_of = lambda p: self.procedures[p.procedure].name  # noqa: E731
             heading = f"{denial.name} denials"
         featured = [self.describe(self.plan.pages[i]) for i in indices if self.standing.is_indexable(i)]
-        groups: dict[str, list[dict[str, str]]] = {}
+        groups: dict[str, list[Link]] = {}
         for page in pages:
-            groups.setdefault(getattr(page, group_by), []).append({"url": page.url, "text": text_of(page)})
+            groups.setdefault(getattr(page, group_by), []).append(Link(page.url, text_of(page)))
         return heading, intro, featured, [
-            {"name": name_of(slug), "url": hub_url(site, group_by, slug), "links": links}
+            LinkGroup(name_of(slug), hub_url(site, group_by, slug), links)
             for slug, links in groups.items()
         ]
 
@@ -258,14 +361,19 @@ class Renderer:
         except jinja2.TemplateError as error:
             raise InputError([template_runtime_problem(error, url)]) from None
 
-    def render(self, template: str, context: dict[str, Any], url: str) -> bytes:
-        """Return one page, minified."""
-        return finish(self.render_text(template, context, url)).encode("utf-8")
+    def render(self, template: str, context: dict[str, Any], url: str, origin: Location | None = None) -> bytes:
+        """Return one page, minified, its own links checked (those of its fragments were, once)."""
+        text = finish(self.render_text(template, context, url))
+        if origin is not None:
+            self.check_links(text, url, origin)
+        return self.markers.assemble(text)
 
     def render_page(self, index: int) -> RenderedPage:
-        """Return the landing page at `index` of the plan, rendered."""
+        """Return the landing page at `index` of the plan, rendered; raise InputError if a link leads nowhere."""
+        self.forget_fragments()
         page = self.plan.pages[index]
-        return RenderedPage(page.path, self.render("page.html", self.page_context(index), page.url))
+        body = self.render("page.html", self.page_context(index), page.url, Location("templates/page.html"))
+        return RenderedPage(page.path, body)
 
     def render_hub(self, hub: HubPlan) -> RenderedPage:
         """Return home or a hub page, rendered."""
@@ -290,17 +398,12 @@ class Renderer:
         found = self.page_url.fullmatch(path)
         return bool(found and self.index.get(found["payer"], found["procedure"], found["denial"]))
 
-    def broken_links(self, index: int, body: bytes) -> list[Problem]:
-        """Return a Problem for each internal link on a rendered page that leads nowhere."""
-        page = self.plan.pages[index]
-        content = self.data.content.get(page.content_key) if page.content_key else None
-        problems = []
-        for href in INTERNAL_LINK.findall(body.decode("utf-8")):
-            if not self.resolves(href):
-                from_content = content is not None and any(f'href="{href}"' in html for _, html in content.sections)
-                where = content.origin if from_content and content else Location("templates/page.html")
-                problems.append(Problem(where, f"{page.url} links to {href}, which this build does not write"))
-        return problems
+    def check_links(self, html: str, url: str, origin: Location) -> None:
+        """Raise InputError naming `origin` for each internal link in `html` (shown at `url`) that leads nowhere."""
+        problems = [Problem(origin, f"{url} links to {href}, which this build does not write")
+                    for href in INTERNAL_LINK.findall(html) if not self.resolves(href)]
+        if problems:
+            raise InputError(problems)
 
     def render_redirect(self, old: str, target: str) -> RenderedPage:
         """Return the page left at an old URL: it sends readers and crawlers to the new one."""

@@ -69,7 +69,7 @@ def test_related_links_share_two_dimensions_and_exclude_the_page(make_site):
     data = load_site(make_site())
     plan = plan_site(data)
     page = next(p for p in plan.pages if p.key == ("cigna", "lumbar-spinal-fusion", "prior-authorization"))
-    related = related_links(data, PageIndex(plan), page)
+    related = related_links(PageIndex(plan, data), page)
     assert page not in related
     for other in related:
         shared = sum(a == b for a, b in zip(other.key, page.key, strict=True))
