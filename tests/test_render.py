@@ -200,3 +200,26 @@ def test_markdown_minifies_as_htmlmin_would(pieces):
 
     html = _plain_quotes(_to_html("".join(pieces), SAFE_OPTIONS))
     assert minify_markup(html) == minify(html)
+
+
+def test_pages_assembled_from_markers_equal_pages_finished_whole(monkeypatch):
+    """Fragments stand in a page as markers while it is minified; every bundled page must come
+    out exactly as if each fragment had been pasted in and the whole page minified."""
+    from markupsafe import Markup
+
+    from conftest import REPO
+    from denialpages.load import load_site
+    from denialpages.plan import plan_site
+    from denialpages.render import Renderer
+    from denialpages.standing import assess
+
+    data = load_site(REPO)
+    plan = plan_site(data)
+    standing = assess(data, plan)
+    assembled = Renderer(REPO, data, plan, standing)
+    whole = Renderer(REPO, data, plan, standing)
+    monkeypatch.setattr(whole.markers, "add", Markup)  # every fragment pasted in as it is
+    for index in range(len(plan.pages)):
+        assert assembled.render_page(index) == whole.render_page(index), plan.pages[index].url
+    for hub in plan.hubs:
+        assert assembled.render_hub(hub) == whole.render_hub(hub), hub.url
