@@ -236,6 +236,12 @@ class DenialType:
     previous_slugs: tuple[str, ...]
     origin: Location
 
+    @property
+    def name_in_text(self) -> str:
+        """Return the name as it reads inside a sentence: lower-cased, unless it holds capitals
+        after its first letter (an acronym or a proper name stays as written)."""
+        return self.name.lower() if self.name[1:].islower() else self.name
+
     def wording_for(self, category: str) -> Wording:
         """Return the wording for a procedure category, or the general wording."""
         return dict(self.by_category).get(category, self.wording)

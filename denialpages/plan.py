@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import urllib.parse
 import zlib
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -199,17 +201,20 @@ class CheckoutLinks:
 
     def __init__(self, site: Site) -> None:
         self.parts = urllib.parse.urlsplit(site.checkout_url)
-        self.query = [*urllib.parse.parse_qsl(self.parts.query, keep_blank_values=True), ("promo", site.promo_code)]
+        query = [*urllib.parse.parse_qsl(self.parts.query, keep_blank_values=True), ("promo", site.promo_code)]
         self.host = urllib.parse.urlsplit(site.base_url).hostname or ""
         self.tagged = self.parts.hostname != self.host
+        self.before = urllib.parse.urlunsplit(self.parts._replace(query=urllib.parse.urlencode(query), fragment=""))
+        self.after = f"#{self.parts.fragment}" if self.parts.fragment else ""
 
     def link(self, page: PagePlan) -> str:
-        """Return the checkout URL for one page."""
-        query = [*self.query, ("payer", page.payer), ("procedure", page.procedure), ("denial", page.denial_type)]
+        """Return the checkout URL for one page (slugs need no escaping in a query)."""
+        query = f"&payer={page.payer}&procedure={page.procedure}&denial={page.denial_type}"
         if self.tagged:
-            query += [("utm_source", self.host), ("utm_medium", "landing-page"), ("utm_campaign", page.denial_type),
-                      ("utm_content", f"{page.payer}/{page.procedure}")]
-        return urllib.parse.urlunsplit(self.parts._replace(query=urllib.parse.urlencode(query)))
+            query += "&" + urllib.parse.urlencode([
+                ("utm_source", self.host), ("utm_medium", "landing-page"), ("utm_campaign", page.denial_type),
+                ("utm_content", f"{page.payer}/{page.procedure}")])
+        return self.before + query + self.after
 
 
 def stable_rank(*parts: str) -> int:
@@ -221,41 +226,68 @@ class PageIndex:
     """Finds a page by its combination, and the pages that share two of its three dimensions."""
 
     def __init__(self, plan: Plan, data: SiteData) -> None:
-        self.pages = {page.key: page for page in plan.pages}
+        self.plan = plan
+        self.pages = {page.key: index for index, page in enumerate(plan.pages)}
         category = {p.slug: p.category for p in data.procedures}
-        self.groups: dict[tuple[str, ...], list[PagePlan]] = defaultdict(list)
-        for page in plan.pages:  # plan order: payer, then procedure, then denial type
-            self.groups["payers", page.procedure, page.denial_type].append(page)
-            self.groups["denials", page.payer, page.procedure].append(page)
-            self.groups["procedures", page.payer, page.denial_type, category[page.procedure]].append(page)
+        members: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
+        for index, page in enumerate(plan.pages):
+            keys = (("payers", page.procedure, page.denial_type), ("denials", page.payer, page.procedure),
+                    ("procedures", page.payer, page.denial_type, category[page.procedure]))
+            point = url_point(page.url)
+            for key in keys:
+                members[key].append((point, index))
+        self.circles = {key: Circle(sorted(found)) for key, found in members.items()}
         self.category = category
 
     def get(self, payer: str, procedure: str, denial: str) -> PagePlan | None:
         """Return the page of a combination, or None when it was excluded."""
-        return self.pages.get((payer, procedure, denial))
+        index = self.pages.get((payer, procedure, denial))
+        return None if index is None else self.plan.pages[index]
 
-    def sharing_two(self, page: PagePlan) -> tuple[list[PagePlan], list[PagePlan], list[PagePlan]]:
+    def sharing_two(self, page: PagePlan) -> tuple[Circle, Circle, Circle]:
         """Return the pages of the same procedure and denial type (other payers), of the same
         payer and procedure (other denial types) and of the same payer, denial type and kind of
-        procedure (other procedures), each list with the page itself."""
-        groups = self.groups
-        return (groups["payers", page.procedure, page.denial_type], groups["denials", page.payer, page.procedure],
-                groups["procedures", page.payer, page.denial_type, self.category[page.procedure]])
+        procedure (other procedures), each group with the page itself."""
+        circles = self.circles
+        return (circles["payers", page.procedure, page.denial_type], circles["denials", page.payer, page.procedure],
+                circles["procedures", page.payer, page.denial_type, self.category[page.procedure]])
+
+
+def url_point(url: str) -> int:
+    """Return where a page sits on the circle of its groups: a stable 32-bit hash of its URL."""
+    return zlib.crc32(url.encode())
+
+
+class Circle:
+    """A group of pages ordered by url_point, read as a circle."""
+
+    __slots__ = ("points", "indices")
+
+    def __init__(self, members: list[tuple[int, int]]) -> None:
+        self.points = array("I", (point for point, _ in members))
+        self.indices = array("I", (index for _, index in members))
+
+    def after(self, point: int, count: int, skip: int) -> list[int]:
+        """Return the indices of up to `count` pages following `point` on the circle, without `skip`."""
+        size = len(self.indices)
+        start = bisect.bisect_right(self.points, point)
+        found = []
+        for step in range(size):
+            index = self.indices[(start + step) % size]
+            if index != skip:
+                found.append(index)
+                if len(found) == count:
+                    break
+        return found
 
 
 def related_links(index: PageIndex, page: PagePlan, limit: int = 4) -> tuple[PagePlan, ...]:
-    """Return pages that share two of this page's three dimensions, a few of each kind, chosen
-    by a stable hash of the pair so each page links a different few."""
-    own = zlib.crc32(page.url.encode())
-
-    def pair_rank(other: PagePlan) -> int:
-        mixed = ((own ^ zlib.crc32(other.url.encode()) << 32) * 0x9E3779B97F4A7C15) & 0xFFFF_FFFF_FFFF_FFFF
-        return mixed ^ (mixed >> 29)
-
-    related: list[PagePlan] = []
-    for group in index.sharing_two(page):
-        related += sorted((other for other in group if other is not page), key=pair_rank)[:limit]
-    return tuple(related)
+    """Return pages that share two of this page's three dimensions, a few of each kind: in each
+    group, the ones that follow it on a circle ordered by a stable hash of their URLs, so every
+    page of a group is linked from as many others as it links to."""
+    own, point = index.pages[page.key], url_point(page.url)
+    pages = index.plan.pages
+    return tuple(pages[i] for circle in index.sharing_two(page) for i in circle.after(point, limit, own))
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,3 +75,13 @@ def test_related_links_share_two_dimensions_and_exclude_the_page(make_site):
         shared = sum(a == b for a, b in zip(other.key, page.key, strict=True))
         assert shared == 2
     assert ("humana", "lumbar-spinal-fusion", "prior-authorization") in {r.key for r in related}
+
+
+def test_checkout_link_keeps_the_checkout_urls_fragment_after_the_query(make_site):
+    data = load_site(make_site())
+    site = dataclasses.replace(data.site, checkout_url=data.site.base_url + "/checkout?step=1#letter")
+    page = plan_site(data).pages[0]
+    link = urllib.parse.urlsplit(checkout_link(site, page))
+    assert link.fragment == "letter"
+    assert urllib.parse.parse_qsl(link.query) == [("step", "1"), ("promo", "SEO25"), ("payer", page.payer),
+                                                  ("procedure", page.procedure), ("denial", page.denial_type)]
