@@ -28,7 +28,7 @@ SECTIONS = ("Why it was denied", "Appeal route", "Documents to gather", "Criteri
 RAW_HTML = re.compile(r"<(?:[A-Za-z][A-Za-z0-9-]*(?:\s[^>]*)?/?|/[A-Za-z][A-Za-z0-9-]*\s*|!--.*?)>")
 SAFE_LINK = re.compile(r"(?:https?:|mailto:|/|#|\.{0,2}/)", re.IGNORECASE)
 HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")
-PARALLEL_FROM = 2000  # content files; below this, starting processes costs more than it saves
+PARALLEL_FROM = 500  # content files; below this, starting processes costs more than it saves
 LINK_ADDRESS = re.compile(r'(href|src)="([^"]*)"')
 RAW_HTML_OMITTED = "<!-- raw HTML omitted -->"
 TEXT_QUOTE = re.compile(r">[^<]+")

@@ -14,6 +14,7 @@ from .errors import Location, Problem
 from .yamlsrc import YamlList, YamlMap
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+URL_UNSAFE = re.compile(r"[\s<>\"'`\\]")  # what a page could not carry inside an attribute
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
 
 
@@ -198,5 +199,5 @@ def is_https_url(value: str) -> bool:
     return (
         parts.scheme == "https"
         and bool(parts.hostname)
-        and not any(c.isspace() or c in "<>\"'`\\" for c in value)
+        and not URL_UNSAFE.search(value)
     )

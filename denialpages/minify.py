@@ -33,10 +33,9 @@ def minify_markup(html: str) -> str:
     pieces = TAG_OR_TEXT.split(html)
     for at in range(0, len(pieces), 2):
         text = pieces[at]
-        if not text:
-            continue
-        collapsed = SPACE_RUN.sub(" ", text)
-        pieces[at] = "" if collapsed == " " and ("\n" in text or "\r" in text) else collapsed
+        if "\n" in text or "  " in text or "\t" in text or "\r" in text or "\f" in text:
+            collapsed = SPACE_RUN.sub(" ", text)
+            pieces[at] = "" if collapsed == " " and ("\n" in text or "\r" in text) else collapsed
     return "".join(pieces)
 
 

@@ -99,6 +99,14 @@ class Standing:
     similarity_max: float
     distinctive_words_min: int
     problems: tuple[Problem, ...]
+    indexable: bytes = b""  # one byte per page, 1 when indexable; made from the rest when left empty
+
+    def __post_init__(self) -> None:
+        if not self.indexable and len(self.composition):
+            verdicts = self.verdicts
+            by_text = bytes(s < self.similarity_max and w >= self.distinctive_words_min
+                            for s, w in zip(verdicts.similarity, verdicts.distinctive_words, strict=True))
+            object.__setattr__(self, "indexable", bytes(by_text[number] for number in self.composition))
 
     def verdict(self, index: int) -> Verdict:
         """Return the verdict for page `index`."""
@@ -106,15 +114,11 @@ class Standing:
 
     def is_indexable(self, index: int) -> bool:
         """Return True when page `index` may be indexed."""
-        verdict = self.verdict(index)
-        return verdict.similarity < self.similarity_max and verdict.distinctive_words >= self.distinctive_words_min
+        return self.indexable[index] == 1
 
     def flags(self) -> bytes:
         """Return one byte per page, 1 when indexable (for fingerprints)."""
-        verdicts = self.verdicts
-        indexable = bytes(s < self.similarity_max and w >= self.distinctive_words_min
-                          for s, w in zip(verdicts.similarity, verdicts.distinctive_words))
-        return bytes(indexable[number] for number in self.composition)
+        return self.indexable
 
     def reason(self, index: int, plan: Plan) -> str:
         """Return why page `index` is not indexable ('' when it is)."""
