@@ -8,10 +8,12 @@ import json
 import re
 import traceback
 from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import jinja2
@@ -35,7 +37,8 @@ from .plan import (
 )
 from .standing import Standing
 
-FRAGMENT_CACHE_SIZE = 4096
+FRAGMENT_BYTES = 8 << 20  # the shared blocks one process keeps: at 50,000 pages they weigh about 30 MB
+GOOD_LINKS_KEPT = 65_536  # links already found to resolve (most pages link the same hubs and neighbours)
 INTERNAL_LINK = re.compile(r'href="(/[^"]*)"')
 
 
@@ -87,26 +90,47 @@ class LinkGroup(NamedTuple):
     links: list[Link]
 
 
-class Markers:
-    """Stand-ins for finished fragments in a page's template output, so that finishing a page
-    (closing tag gaps, requoting attributes) and encoding it cost what its own part weighs, not
-    the 40 KB its fragments add. A marker begins with '<' when its fragment does and ends with
-    '>' when it does, so the gaps on either side close exactly as they would around the
-    fragment itself; a fragment that begins or ends with white space is inserted as it is.
-    Control characters never reach a template (the loader refuses them), so no text can pass
-    for a marker."""
+class Fragments:
+    """Finished fragments by key, each standing in a page's template output as a marker, so
+    that finishing a page (closing tag gaps, requoting attributes) and encoding it cost what its
+    own part weighs, not the 40 KB its fragments add.
 
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
+    A marker begins with '<' when its fragment does and ends with '>' when it does, so the gaps
+    on either side close exactly as they would around the fragment itself; a fragment that
+    begins or ends with white space is inserted as it is. Control characters never reach a
+    template (the loader refuses them), so no text can pass for a marker. The least recently
+    used fragments are dropped, between pages, once they weigh more than `budget` bytes.
+    """
 
-    def add(self, text: str) -> Markup:
-        """Return the marker that stands for a finished fragment."""
+    def __init__(self, budget: int = FRAGMENT_BYTES) -> None:
+        self.budget = budget
+        self.markers: OrderedDict[tuple[str, ...], tuple[Markup, int, int]] = OrderedDict()
+        self.bodies: dict[int, bytes] = {}
+        self.weight = 0
+        self.next_number = 0
+
+    def get(self, key: tuple[str, ...]) -> Markup | None:
+        """Return the marker of a cached fragment, or None."""
+        found = self.markers.get(key)
+        if found is None:
+            return None
+        self.markers.move_to_end(key)
+        return found[0]
+
+    def add(self, key: tuple[str, ...], text: str) -> Markup:
+        """Keep a finished fragment under `key` and return the marker that stands for it."""
         if not text or text[0].isspace() or text[-1].isspace():
-            return Markup(text)
-        self.bodies.append(text.encode("utf-8"))
-        head = "<" if text[0] == "<" else "\x02"
-        tail = ">" if text[-1] == ">" else "\x02"
-        return Markup(f"{head}\x01{len(self.bodies) - 1}\x01{tail}")
+            marker, number = Markup(text), -1
+        else:
+            number = self.next_number
+            self.next_number += 1
+            self.bodies[number] = text.encode("utf-8")
+            head = "<" if text[0] == "<" else "\x02"
+            tail = ">" if text[-1] == ">" else "\x02"
+            marker = Markup(f"{head}\x01{number}\x01{tail}")
+        self.markers[key] = (marker, number, len(text))
+        self.weight += len(text)
+        return marker
 
     def assemble(self, html: str) -> bytes:
         """Return finished output, encoded, with every marker replaced by its fragment."""
@@ -122,9 +146,13 @@ class Markers:
             out.append((text[1:] if at == last else text[1:-1]).encode("utf-8"))
         return b"".join(out)
 
-    def clear(self) -> None:
-        """Forget every fragment (only between pages: a page's markers must stay valid)."""
-        self.bodies.clear()
+    def trim(self) -> None:
+        """Drop the least recently used fragments past the budget (only between pages: a page's
+        markers must stay valid while it is assembled)."""
+        while self.weight > self.budget and self.markers:
+            _, number, weight = self.markers.popitem(last=False)[1]
+            self.bodies.pop(number, None)
+            self.weight -= weight
 
 
 class Renderer:
@@ -146,8 +174,8 @@ class Renderer:
         self.style = load_style(root)
         self.price_line = meta.price_line(data.site)
         self.checkout = CheckoutLinks(data.site)
-        self.fragments: dict[tuple[str, ...], Markup] = {}
-        self.markers = Markers()
+        self.fragments = Fragments()
+        self.good_links: set[str] = set()
         self.payers = {p.slug: p for p in data.payers}
         self.hub_links = HubLinks(*(partial(hub_url, data.site, kind) for kind in HubLinks._fields))
         self.procedures = {p.slug: p for p in data.procedures}
@@ -167,7 +195,7 @@ class Renderer:
         if found is None:
             text = finish(self.render_text(template, context(), "/".join(key)))
             self.check_links(text, url, origin or Location(f"templates/{template}"))
-            found = self.fragments[cache_key] = self.markers.add(text)
+            found = self.fragments.add(cache_key, text)
         return found
 
     def verbatim(self, key: str, text: str) -> Markup:
@@ -175,14 +203,8 @@ class Renderer:
         cache_key = ("", key)
         found = self.fragments.get(cache_key)
         if found is None:
-            found = self.fragments[cache_key] = self.markers.add(finish(text))
+            found = self.fragments.add(cache_key, finish(text))
         return found
-
-    def forget_fragments(self) -> None:
-        """Drop the cached fragments when there are many (between pages: markers stay valid within one)."""
-        if len(self.fragments) >= FRAGMENT_CACHE_SIZE:
-            self.fragments.clear()  # pages arrive grouped by payer and procedure: refill is cheap
-            self.markers.clear()
 
     def common(self, url: str) -> dict[str, Any]:
         """Return the values every template sees."""
@@ -244,7 +266,7 @@ class Renderer:
             "reviewer": reviewer,
         }
 
-    def page_fragments(self, page: PagePlan, content: Content | None) -> dict[str, Markup]:
+    def page_fragments(self, page: PagePlan, content: Content | None) -> SimpleNamespace:
         """Return the blocks of a landing page that other pages share, each keyed by what it shows."""
         data, url = self.data, page.url
         payer = self.payers[page.payer]
@@ -256,7 +278,7 @@ class Renderer:
         is_drug = str(procedure.category == "drug")
         wording_key = (denial.slug, procedure.category if procedure.category in dict(denial.by_category) else "*")
         sources_key = (*(content.key if content else ()), payer.slug, procedure.slug)
-        return {
+        return SimpleNamespace(**{
             "rights": self.fragment("_rights.html", (payer.slug, is_drug), url, lambda: {
                 "payer": payer, "plan_types": plan_types, "is_drug": is_drug == "True",
                 "plan_notes": dict(payer.plan_notes), "facts": data.facts}),
@@ -282,7 +304,7 @@ class Renderer:
                 content.origin if content else None),
             "cited": self.fragment("_cited.html", (payer.slug, is_drug, *wording_key), url, lambda: {
                 "cited": cited_facts(data, plan_types, wording.facts, procedure.category)}),
-        }
+        })
 
     def describe(self, page: PagePlan) -> LinkedPage:
         """Return a linked page's address and the names its link text is made of."""
@@ -366,11 +388,11 @@ class Renderer:
         text = finish(self.render_text(template, context, url))
         if origin is not None:
             self.check_links(text, url, origin)
-        return self.markers.assemble(text)
+        return self.fragments.assemble(text)
 
     def render_page(self, index: int) -> RenderedPage:
         """Return the landing page at `index` of the plan, rendered; raise InputError if a link leads nowhere."""
-        self.forget_fragments()
+        self.fragments.trim()
         page = self.plan.pages[index]
         body = self.render("page.html", self.page_context(index), page.url, Location("templates/page.html"))
         return RenderedPage(page.path, body)
@@ -400,8 +422,17 @@ class Renderer:
 
     def check_links(self, html: str, url: str, origin: Location) -> None:
         """Raise InputError naming `origin` for each internal link in `html` (shown at `url`) that leads nowhere."""
-        problems = [Problem(origin, f"{url} links to {href}, which this build does not write")
-                    for href in INTERNAL_LINK.findall(html) if not self.resolves(href)]
+        good = self.good_links
+        if len(good) > GOOD_LINKS_KEPT:
+            good.clear()
+        problems = []
+        for href in INTERNAL_LINK.findall(html):
+            if href in good:
+                continue
+            if self.resolves(href):
+                good.add(href)
+            else:
+                problems.append(Problem(origin, f"{url} links to {href}, which this build does not write"))
         if problems:
             raise InputError(problems)
 

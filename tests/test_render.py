@@ -218,7 +218,7 @@ def test_pages_assembled_from_markers_equal_pages_finished_whole(monkeypatch):
     standing = assess(data, plan)
     assembled = Renderer(REPO, data, plan, standing)
     whole = Renderer(REPO, data, plan, standing)
-    monkeypatch.setattr(whole.markers, "add", Markup)  # every fragment pasted in as it is
+    monkeypatch.setattr(whole.fragments, "add", lambda key, text: Markup(text))  # each pasted in as it is
     for index in range(len(plan.pages)):
         assert assembled.render_page(index) == whole.render_page(index), plan.pages[index].url
     for hub in plan.hubs:
