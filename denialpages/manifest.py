@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ def still_valid(out: Path, known: dict[str, FileState], path: str, fingerprint: 
     if entry is None or entry[0] != fingerprint:
         return False
     try:
-        stat = (out / path).stat()
+        stat = os.stat(f"{out}/{path}")  # not pathlib: every file of out/ is checked before each build
     except OSError:
         return False
     return (stat.st_size, stat.st_mtime_ns, stat.st_ino) == entry[1:]

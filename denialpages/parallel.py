@@ -1,9 +1,9 @@
 """Stage 3 and 5 for landing pages, over several processes.
 
-Workers are forked from the main process after loading and planning, so they inherit the
-Renderer (data, plan, templates) without pickling it. Each worker renders slices of pages and
-writes them straight into the staging folder, returning only (page index, size) pairs, so the
-main process never holds page bodies.
+Workers are forked from the main process after loading, planning and assessing, so they
+inherit the Renderer (data, plan, templates) without pickling it. Each worker renders slices of
+pages and writes them straight into the staging folder, returning only what the manifest
+records of each file, so the main process never holds page bodies.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import ctypes
 import gc
 import multiprocessing
+import os
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import click
 
@@ -63,27 +64,51 @@ def _start_helper() -> None:
     die_with_parent()
 
 
-def _render_slice(indices: Sequence[int]) -> list[tuple[int, int]]:
+def _render_slice(indices: Sequence[int]) -> list[WrittenPage]:
     assert _worker is not None
     renderer, staging = _worker
     return write_slice(renderer, staging, indices)
 
 
-def write_slice(renderer: Renderer, staging: Path | None, indices: Sequence[int]) -> list[tuple[int, int]]:
-    """Render the pages at `indices` and write them under `staging` (None: check only); return sizes."""
+class WrittenPage(NamedTuple):
+    """A landing page as written: what the manifest records of its file (size, time and inode
+    are 0 when nothing was written)."""
+
+    index: int
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def write_slice(renderer: Renderer, staging: Path | None, indices: Sequence[int]) -> list[WrittenPage]:
+    """Render the pages at `indices` and write them under `staging` (None: check only)."""
     written = []
     made: set[Path] = set()
     for index in indices:
         page = renderer.render_page(index)
-        written.append((index, len(page.body)))
         if staging is None:
+            written.append(WrittenPage(index, len(page.body), 0, 0))
             continue
         target = staging / page.path
         if target.parent not in made:
             target.parent.mkdir(parents=True, exist_ok=True)
             made.add(target.parent)
-        target.write_bytes(page.body)
+        stat = write_file(target, page.body)
+        written.append(WrittenPage(index, stat.st_size, stat.st_mtime_ns, stat.st_ino))
     return written
+
+
+def write_file(target: Path, body: bytes) -> os.stat_result:
+    """Write `body` to a new file at `target`; return the file's state once written (moving the
+    staging folder into place keeps size, time and inode)."""
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(descriptor, view):]
+        return os.fstat(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def slices(indices: Sequence[int], size: int = SLICE) -> Iterator[Sequence[int]]:
@@ -93,36 +118,46 @@ def slices(indices: Sequence[int], size: int = SLICE) -> Iterator[Sequence[int]]
 
 
 def render_pages(renderer: Renderer, staging: Path | None, indices: Sequence[int], jobs: int,
-                 progress: Callable[[int], None]) -> dict[int, int]:
-    """Render the pages at `indices` into `staging` with `jobs` processes; return their sizes.
+                 progress: Callable[[int], None], meanwhile: Generator[None, None, T]) -> tuple[list[WrittenPage], T]:
+    """Render the pages at `indices` into `staging` with `jobs` processes; return them as written
+    and what `meanwhile` returns.
 
-    The main process is one of the `jobs`: it renders whenever the `jobs - 1` forked workers have
-    enough queued, because every forked process counts the inherited data in its resident memory.
+    The main process is one of the `jobs`. Once the `jobs - 1` forked workers have slices queued,
+    it runs the steps of `meanwhile` (the serial work that the pages do not wait for), one step
+    between top-ups, then renders whatever slices are left. Workers are forked before that work,
+    so they neither wait for it nor inherit what it makes.
     """
-    sizes: dict[int, int] = {}
+    pages: list[WrittenPage] = []
     queue = deque(slices(indices))
 
-    def take(done: list[tuple[int, int]]) -> None:
-        sizes.update(done)
+    def take(done: list[WrittenPage]) -> None:
+        pages.extend(done)
         progress(len(done))
 
     if jobs <= 1 or len(queue) <= 1:
+        result = run_steps(meanwhile)
         while queue:
             take(write_slice(renderer, staging, queue.popleft()))
-        return sizes
+        return pages, result
     release_free_memory()
     gc.freeze()  # keep the collector from touching (and so copying) inherited objects
     context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(jobs - 1, mp_context=context, initializer=_start_worker, initargs=(renderer, staging))
-    pending: set[Future[list[tuple[int, int]]]] = set()
+    pending: set[Future[list[WrittenPage]]] = set()
+    steps: Generator[None, None, T] | None = meanwhile
     try:
-        while queue or pending:
+        while queue or pending or steps:
             for future in [f for f in pending if f.done()]:
                 pending.remove(future)
                 take(future.result())
             while queue and len(pending) < 2 * (jobs - 1):
                 pending.add(pool.submit(_render_slice, queue.popleft()))
-            if queue:
+            if steps:
+                try:
+                    next(steps)
+                except StopIteration as finished:
+                    steps, result = None, finished.value
+            elif queue:
                 take(write_slice(renderer, staging, queue.pop()))
             elif pending:
                 wait(pending, return_when=FIRST_COMPLETED)
@@ -132,7 +167,16 @@ def render_pages(renderer: Renderer, staging: Path | None, indices: Sequence[int
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # no worker may write once staging is gone
         gc.unfreeze()
-    return sizes
+    return pages, result
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps to its end; return its value."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            return finished.value
 
 
 def release_free_memory() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 from .cache import ContentCache, content_cache_path
 from .changes import write_changes
@@ -15,6 +16,7 @@ from .lastbuild import BuildReport, report_dir, reusable_build, with_ledger
 from .ledger import Ledger, update_ledger, write_ledger
 from .load import load_site
 from .manifest import (
+    Fingerprints,
     digest,
     file_state,
     fingerprints,
@@ -27,12 +29,14 @@ from .model import SiteData
 from .parallel import release_free_memory, render_pages
 from .plan import Plan, Shard, plan_site, url_clashes
 from .render import RenderedPage, Renderer
-from .report import build_report, write_report
+from .report import Report, build_report, report_bodies, write_report_bodies
 from .sitemap import site_files
 from .standing import Standing, assess
 from .write import link_unchanged, output_lock, recover, staging_dir, swap_in, write_pages
 
 __all__ = ["BuildReport", "Shard", "build_site", "check_site", "list_pages", "report_dir"]
+
+T = TypeVar("T")
 
 def count_layers(plan: Plan) -> dict[str, int]:
     """Return how many pages take their angle from each content layer."""
@@ -48,13 +52,13 @@ def check_site(root: Path, jobs: int = 1) -> BuildReport:
     data = load_site(root, jobs)
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
-    ledger = ledger_or_fail(root, data, plan)
     renderer = Renderer(root, data, plan, standing)
-    sizes = render_pages(renderer, None, range(len(plan.pages)), jobs, lambda count: None)
-    files = len(sizes) + sum(1 for _ in site_wide_files(renderer, root, ledger))
-    duplicates = tuple(build_report(data, plan, standing, ledger.redirects).warnings())
+    pages, site = render_pages(renderer, None, range(len(plan.pages)), jobs, lambda count: None,
+                               site_wide_steps(root, renderer))
+    files = len(pages) + len(site.files)
     return BuildReport(len(plan.pages), len(plan.hubs), files, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started, noindex=count_noindex(standing), duplicates=duplicates)
+                       time.perf_counter() - started, noindex=count_noindex(standing),
+                       duplicates=tuple(site.findings.warnings()))
 
 
 def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), full: bool = False,
@@ -73,42 +77,66 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     data = load_site(root, jobs, ContentCache(content_cache_path(out), fresh=full))
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
-    ledger = ledger_or_fail(root, data, plan)
-    findings = build_report(data, plan, standing, ledger.redirects)
     renderer = Renderer(root, data, plan, standing)
     prints = fingerprints(root, data, plan, standing)
-    site_wide = {f.path: f for f in site_wide_files(renderer, root, ledger)}
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     with output_lock(out):
         recover(out)
         known, warning = ({}, None) if full else read_manifest(out)
-        wanted = {p.path: prints.page(i, p) for i, p in enumerate(plan.pages) if shard.holds(p)}
-        wanted |= {path: digest(f.body.hex()) for path, f in site_wide.items()}
-        stale = {path for path, print_ in wanted.items() if not still_valid(out, known, path, print_)}
-        removed = [path for path in known if path not in wanted]
-        written = 0
-        if stale or removed or not out.is_dir():
-            indices = [i for i, p in enumerate(plan.pages) if p.path in stale and shard.holds(p)]
-            staging = out.parent / f".{out.name}.staging-{os.getpid()}"
-            try:
+        wanted: dict[str, str] = {}
+        if known:
+            wanted = page_fingerprints(prints, plan, shard)
+            indices = [i for i, p in enumerate(plan.pages)
+                       if p.path in wanted and not still_valid(out, known, p.path, wanted[p.path])]
+        else:  # every page is written: its fingerprint can wait until the workers are busy
+            indices = [i for i, p in enumerate(plan.pages) if shard.holds(p)]
+        try:
+            if indices:
                 staging_dir(out)
+            steps = site_wide_steps(root, renderer)
+            if not known:
+                steps = then(steps, lambda: wanted.update(page_fingerprints(prints, plan, shard)))
+            written, site = render_pages(renderer, staging if indices else None, indices, jobs,
+                                         progress_counter(len(indices), progress), steps)
+            wanted |= {path: digest(f.body.hex()) for path, f in site.files.items()}
+            stale = {plan.pages[i].path for i in indices}
+            stale |= {path for path in site.files if not still_valid(out, known, path, wanted[path])}
+            removed = [path for path in known if path not in wanted]
+            if stale or removed or not out.is_dir():
+                if not indices:
+                    staging_dir(out)
                 link_unchanged(out, staging, wanted.keys() - stale)
-                render_pages(renderer, staging, indices, jobs, progress_counter(len(indices), progress))
-                write_pages(staging, (f for path, f in site_wide.items() if path in stale))
+                write_pages(staging, (f for path, f in site.files.items() if path in stale))
                 swap_in(staging, out)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            entries = [file_state(out, path, wanted[path]) for path in sorted(stale)]
-            update_manifest(out, entries, removed, replace_all=not known)
-            written = len(stale)
+                paths = [plan.pages[page.index].path for page in written]
+                entries = [(path, wanted[path], page.size, page.mtime_ns, page.inode)
+                           for path, page in zip(paths, written, strict=True)]
+                entries += [file_state(out, path, wanted[path]) for path in site.files if path in stale]
+                update_manifest(out, entries, removed, replace_all=not known)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         write_changes(out, stale, known, removed)
         if record:
-            write_ledger(root, ledger)
-        write_report(report_dir(out), findings)  # rewrites nothing when unchanged
-        report = BuildReport(len(plan.pages), len(plan.hubs), written, plan.exclusions, count_layers(plan),
+            write_ledger(root, site.ledger)
+        write_report_bodies(report_dir(out), site.report)  # rewrites nothing when unchanged
+        report = BuildReport(len(plan.pages), len(plan.hubs), len(stale), plan.exclusions, count_layers(plan),
                              time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
-                             count_noindex(standing), tuple(findings.warnings()))
+                             count_noindex(standing), tuple(site.findings.warnings()))
         write_meta(out, {"inputs": with_ledger(root, inputs), "report": report.to_json()})
     return report
+
+
+def page_fingerprints(prints: Fingerprints, plan: Plan, shard: Shard) -> dict[str, str]:
+    """Return {output path: fingerprint} of the landing pages in `shard`."""
+    return {p.path: prints.page(i, p) for i, p in enumerate(plan.pages) if shard.holds(p)}
+
+
+def then(steps: Generator[None, None, T], step: Callable[[], object]) -> Generator[None, None, T]:
+    """Return `steps` with one more step at the end."""
+    result = yield from steps
+    yield
+    step()
+    return result
 
 
 def progress_counter(total: int, report: Callable[[int, int], None] | None) -> Callable[[int], None]:
@@ -149,12 +177,32 @@ def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
     return standing
 
 
-def site_wide_files(renderer: Renderer, root: Path, ledger: Ledger) -> Iterator[RenderedPage]:
-    """Yield every file that is not a landing page: hubs, 404, sitemaps, robots.txt, redirects."""
-    for hub in renderer.plan.hubs:
-        yield renderer.render_hub(hub)
-    yield renderer.render_not_found()
-    yield from site_files(root, renderer, ledger)
+class SiteWide(NamedTuple):
+    """Everything a build makes besides its landing pages."""
+
+    ledger: Ledger
+    findings: Report
+    report: tuple[bytes, bytes]  # report.json and report.html
+    files: dict[str, RenderedPage]
+
+
+def site_wide_steps(root: Path, renderer: Renderer) -> Generator[None, None, SiteWide]:
+    """Make the URL ledger, the marketer's report and every file that is not a landing page (hubs,
+    404, sitemaps, robots.txt, redirects), pausing between steps so that rendering goes on."""
+    data, plan, standing = renderer.data, renderer.plan, renderer.standing
+    ledger = ledger_or_fail(root, data, plan)
+    yield
+    findings = build_report(data, plan, standing, ledger.redirects)
+    yield
+    report = report_bodies(findings)
+    yield
+    files = {}
+    for hub in plan.hubs:
+        files[hub.path] = renderer.render_hub(hub)
+        yield
+    for file in (renderer.render_not_found(), *site_files(root, renderer, ledger)):
+        files[file.path] = file
+    return SiteWide(ledger, findings, report, files)
 
 
 def list_pages(root: Path) -> tuple[Plan, Standing]:

@@ -260,9 +260,14 @@ def render_report_json(report: Report) -> bytes:
 
 def write_report(folder: Path, report: Report) -> tuple[str, ...]:
     """Write report.json and report.html into `folder` where their bytes changed; return the names written."""
+    return write_report_bodies(folder, report_bodies(report))
+
+
+def write_report_bodies(folder: Path, bodies: tuple[bytes, bytes]) -> tuple[str, ...]:
+    """Write the bytes `report_bodies` returned into `folder` where they changed; return the names written."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, body in zip(FILES, (render_report_json(report), render_report_html(report)), strict=True):
+    for name, body in zip(FILES, bodies, strict=True):
         target = folder / name
         if target.is_file() and target.read_bytes() == body:
             continue
@@ -274,3 +279,8 @@ def write_report(folder: Path, report: Report) -> tuple[str, ...]:
             temporary.unlink(missing_ok=True)
         written.append(name)
     return tuple(written)
+
+
+def report_bodies(report: Report) -> tuple[bytes, bytes]:
+    """Return the bytes of report.json and report.html."""
+    return render_report_json(report), render_report_html(report)

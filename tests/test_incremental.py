@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import sqlite3
@@ -14,7 +15,7 @@ import yaml
 import conftest
 from conftest import run_cli, snapshot
 from denialpages import content as content_module
-from denialpages.cache import ContentCache, content_cache_path
+from denialpages.cache import LIBRARIES, ContentCache, content_cache_path, library_versions, tree_digest
 from denialpages.manifest import manifest_path
 from denialpages.pipeline import Shard, build_site
 
@@ -335,3 +336,21 @@ def test_a_full_build_ignores_the_content_cache_and_writes_it_afresh(make_site, 
     shutil.rmtree(out)
     build_site(root, out)
     assert rendered_files == []
+
+
+def test_library_versions_read_from_folder_names_agree_with_importlib_metadata():
+    assert library_versions() == [f"{name}={importlib.metadata.version(name)}" for name in LIBRARIES]
+
+
+def test_input_hash_sees_nested_and_hidden_files_and_skips_what_the_pattern_excludes(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deep.md").write_text("one")
+    (tmp_path / ".hidden.py").write_text("two")
+    first = tree_digest(tmp_path, "*")
+    (tmp_path / "a" / "b" / "deep.md").write_text("one!")
+    assert tree_digest(tmp_path, "*") != first
+    python_only = tree_digest(tmp_path, "*.py")
+    (tmp_path / "a" / "b" / "deep.md").write_text("three")
+    assert tree_digest(tmp_path, "*.py") == python_only
+    (tmp_path / ".hidden.py").write_text("four")
+    assert tree_digest(tmp_path, "*.py") != python_only
