@@ -13,10 +13,10 @@ from pathlib import Path
 
 from html import unescape
 
-import cmarkgfm
 from cmarkgfm.cmark import Options
 
 from .cache import ContentCache
+from .cmark import markdown_to_html
 from .errors import Location, Problem
 from .fields import Record
 from .minify import minify_markup
@@ -55,7 +55,7 @@ def render_markdown(text: str) -> tuple[str, list[str], bool]:
 
 
 def _to_html(text: str, options: int) -> str:
-    return cmarkgfm.markdown_to_html_with_extensions(text, options, ["table"])
+    return markdown_to_html(text, options, ("table",))
 
 
 def _is_safe(escaped: str) -> bool:
