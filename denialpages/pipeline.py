@@ -29,10 +29,10 @@ from .model import SiteData
 from .parallel import release_free_memory, render_pages
 from .plan import Plan, Shard, plan_site, url_clashes
 from .render import RenderedPage, Renderer
-from .report import Report, build_report, report_bodies, write_report_bodies
+from .report import build_report, commit_report, discard_staged_report, stage_report
 from .sitemap import site_files
 from .standing import Standing, assess
-from .write import link_unchanged, output_lock, recover, staging_dir, swap_in, write_pages
+from .write import link_unchanged, output_lock, raise_duplicate, recover, staging_dir, swap_in, write_pages
 
 __all__ = ["BuildReport", "Shard", "build_site", "check_site", "list_pages", "report_dir"]
 
@@ -53,12 +53,12 @@ def check_site(root: Path, jobs: int = 1) -> BuildReport:
     plan = plan_site(data)
     standing = assess_or_fail(data, plan)
     renderer = Renderer(root, data, plan, standing)
+    others: list[str] = []
     pages, site = render_pages(renderer, None, range(len(plan.pages)), jobs, lambda count: None,
-                               site_wide_steps(root, renderer))
-    files = len(pages) + len(site.files)
-    return BuildReport(len(plan.pages), len(plan.hubs), files, plan.exclusions, count_layers(plan),
-                       time.perf_counter() - started, noindex=count_noindex(standing),
-                       duplicates=tuple(site.findings.warnings()))
+                               site_wide_steps(root, renderer, lambda file: others.append(file.path)))
+    return BuildReport(len(plan.pages), len(plan.hubs), len(pages) + len(others), plan.exclusions,
+                       count_layers(plan), time.perf_counter() - started, noindex=count_noindex(standing),
+                       duplicates=site.warnings)
 
 
 def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), full: bool = False,
@@ -90,38 +90,44 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
                        if p.path in wanted and not still_valid(out, known, p.path, wanted[p.path])]
         else:  # every page is written: its fingerprint can wait until the workers are busy
             indices = [i for i, p in enumerate(plan.pages) if shard.holds(p)]
+        stale = {plan.pages[i].path for i in indices}
+        others: set[str] = set()
+
+        def place(file: RenderedPage) -> None:  # a file besides the landing pages, staged once made
+            if file.path in others:
+                raise_duplicate(file.path)
+            others.add(file.path)
+            wanted[file.path] = digest(file.body.hex())
+            if not still_valid(out, known, file.path, wanted[file.path]):
+                stale.add(file.path)
+                write_pages(staging, [file])
+
         try:
-            if indices:
-                staging_dir(out)
-            steps = site_wide_steps(root, renderer)
+            staging_dir(out)
+            steps = site_wide_steps(root, renderer, place, report_dir(out))
             if not known:
                 steps = then(steps, lambda: wanted.update(page_fingerprints(prints, plan, shard)))
             written, site = render_pages(renderer, staging if indices else None, indices, jobs,
                                          progress_counter(len(indices), progress), steps)
-            wanted |= {path: digest(f.body.hex()) for path, f in site.files.items()}
-            stale = {plan.pages[i].path for i in indices}
-            stale |= {path for path in site.files if not still_valid(out, known, path, wanted[path])}
             removed = [path for path in known if path not in wanted]
             if stale or removed or not out.is_dir():
-                if not indices:
-                    staging_dir(out)
                 link_unchanged(out, staging, wanted.keys() - stale)
-                write_pages(staging, (f for path, f in site.files.items() if path in stale))
                 swap_in(staging, out)
                 paths = [plan.pages[page.index].path for page in written]
                 entries = [(path, wanted[path], page.size, page.mtime_ns, page.inode)
                            for path, page in zip(paths, written, strict=True)]
-                entries += [file_state(out, path, wanted[path]) for path in site.files if path in stale]
+                entries += [file_state(out, path, wanted[path]) for path in others if path in stale]
                 update_manifest(out, entries, removed, replace_all=not known)
+            if record:
+                write_ledger(root, site.ledger)
+            commit_report(report_dir(out))  # rewrites nothing when unchanged
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            discard_staged_report(report_dir(out))
         write_changes(out, stale, known, removed)
-        if record:
-            write_ledger(root, site.ledger)
-        write_report_bodies(report_dir(out), site.report)  # rewrites nothing when unchanged
         report = BuildReport(len(plan.pages), len(plan.hubs), len(stale), plan.exclusions, count_layers(plan),
                              time.perf_counter() - started, sum(shard.holds(p) for p in plan.pages), warning,
-                             count_noindex(standing), tuple(site.findings.warnings()))
+                             count_noindex(standing), site.warnings)
         write_meta(out, {"inputs": with_ledger(root, inputs), "report": report.to_json()})
     return report
 
@@ -178,31 +184,33 @@ def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
 
 
 class SiteWide(NamedTuple):
-    """Everything a build makes besides its landing pages."""
+    """What a build keeps of the work besides its landing pages, once the files are placed."""
 
     ledger: Ledger
-    findings: Report
-    report: tuple[bytes, bytes]  # report.json and report.html
-    files: dict[str, RenderedPage]
+    warnings: tuple[str, ...]  # titles or descriptions that several indexable pages share
 
 
-def site_wide_steps(root: Path, renderer: Renderer) -> Generator[None, None, SiteWide]:
-    """Make the URL ledger, the marketer's report and every file that is not a landing page (hubs,
-    404, sitemaps, robots.txt, redirects), pausing between steps so that rendering goes on."""
+def site_wide_steps(root: Path, renderer: Renderer, place: Callable[[RenderedPage], None],
+                    report_folder: Path | None = None) -> Generator[None, None, SiteWide]:
+    """Make the URL ledger, the marketer's report (staged into `report_folder`, if any) and every
+    file that is not a landing page (hubs, 404, sitemaps, robots.txt, redirects), each handed to
+    `place` as it is made, pausing between steps so that rendering goes on."""
     data, plan, standing = renderer.data, renderer.plan, renderer.standing
     ledger = ledger_or_fail(root, data, plan)
     yield
     findings = build_report(data, plan, standing, ledger.redirects)
     yield
-    report = report_bodies(findings)
-    yield
-    files = {}
+    if report_folder is not None:
+        stage_report(report_folder, findings)
+        yield
+    warnings = tuple(findings.warnings())
+    del findings
     for hub in plan.hubs:
-        files[hub.path] = renderer.render_hub(hub)
+        place(renderer.render_hub(hub))
         yield
     for file in (renderer.render_not_found(), *site_files(root, renderer, ledger)):
-        files[file.path] = file
-    return SiteWide(ledger, findings, report, files)
+        place(file)
+    return SiteWide(ledger, warnings)
 
 
 def list_pages(root: Path) -> tuple[Plan, Standing]:

@@ -15,11 +15,12 @@ this order (data order is display order, not search volume, so it is never used)
 
 from __future__ import annotations
 
+import filecmp
 import heapq
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from .model import LAYERS, DenialType, Payer, Procedure, SiteData, Thresholds
 from .pagemeta import page_description, page_title
 from .plan import Exclusion, Plan, excluding_rule
-from .report_html import render_report_html
+from .report_html import report_html_chunks
 from .standing import Standing
 
 TOP = 25
@@ -35,6 +36,7 @@ LETTERS = {"exact": "E", "procedure": "P", "denial": "D", "data": "-"}
 REASON_KINDS = ("few_distinctive_words", "too_similar", "both")
 BUCKETS = tuple(f"{n / 10:.1f}-{(n + 1) / 10:.1f}" for n in range(10))
 FILES = ("report.json", "report.html")
+GRIDS_MARK = "\0grids"  # stands for the grids in the document, which are written one by one
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +226,9 @@ def rank_candidates(data: SiteData, plan: Plan, standing: Standing,
     return tuple(candidate(number) for number in best)
 
 
-def report_document(report: Report) -> dict[str, Any]:
-    """Return the report as JSON-ready values, counts as objects keyed by name."""
+def report_document(report: Report, grids: bool = True) -> dict[str, Any]:
+    """Return the report as JSON-ready values, counts as objects keyed by name (the grids as
+    GRIDS_MARK unless `grids`)."""
     return {
         "site": report.site,
         "thresholds": asdict(report.thresholds),
@@ -236,7 +239,7 @@ def report_document(report: Report) -> dict[str, Any]:
         "noindex": report.pages - report.indexable,
         "noindex_reasons": dict(report.noindex_reasons),
         "similarity": dict(report.similarity),
-        "grids": [grid_document(grid) for grid in report.grids],
+        "grids": [grid_document(grid) for grid in report.grids] if grids else GRIDS_MARK,
         "exclusions": [asdict(e) for e in report.exclusions],
         "duplicate_titles": [asdict(d) for d in report.duplicate_titles],
         "duplicate_descriptions": [asdict(d) for d in report.duplicate_descriptions],
@@ -255,32 +258,60 @@ def grid_document(grid: Grid) -> dict[str, Any]:
 
 def render_report_json(report: Report) -> bytes:
     """Return report.json's bytes (stable: the same report gives the same bytes)."""
-    return (json.dumps(report_document(report), indent=1, ensure_ascii=False) + "\n").encode()
+    return "".join(report_json_chunks(report)).encode()
+
+
+def report_json_chunks(report: Report) -> Iterator[str]:
+    """Yield report.json a grid at a time; together, the text of json.dumps(report_document(report), indent=1)."""
+    head, tail = to_json(report_document(report, grids=False)).split(to_json(GRIDS_MARK))
+    yield head + "["
+    for number, grid in enumerate(report.grids):  # a grid is an item of a list two levels deep
+        yield ("," if number else "") + "\n  " + to_json(grid_document(grid)).replace("\n", "\n  ")
+    yield ("\n ]" if report.grids else "]") + tail + "\n"
+
+
+def to_json(value: object) -> str:
+    """Return the report's JSON form of a value: one space of indent a level, text as it is."""
+    return json.dumps(value, indent=1, ensure_ascii=False)
 
 
 def write_report(folder: Path, report: Report) -> tuple[str, ...]:
     """Write report.json and report.html into `folder` where their bytes changed; return the names written."""
-    return write_report_bodies(folder, report_bodies(report))
+    try:
+        stage_report(folder, report)
+        return commit_report(folder)
+    finally:
+        discard_staged_report(folder)
 
 
-def write_report_bodies(folder: Path, bodies: tuple[bytes, bytes]) -> tuple[str, ...]:
-    """Write the bytes `report_bodies` returned into `folder` where they changed; return the names written."""
+def stage_report(folder: Path, report: Report) -> None:
+    """Write report.json and report.html into `folder` as temporaries, piece by piece, so that the
+    whole text is never held; commit_report puts them in place."""
     folder.mkdir(parents=True, exist_ok=True)
+    for name, chunks in zip(FILES, (report_json_chunks(report), report_html_chunks(report)), strict=True):
+        with staged_file(folder, name).open("w", encoding="utf-8", newline="") as handle:
+            handle.writelines(chunks)
+
+
+def commit_report(folder: Path) -> tuple[str, ...]:
+    """Put the staged report files in place where their bytes changed; return the names written."""
     written = []
-    for name, body in zip(FILES, bodies, strict=True):
-        target = folder / name
-        if target.is_file() and target.read_bytes() == body:
+    for name in FILES:
+        target, staged = folder / name, staged_file(folder, name)
+        if target.is_file() and filecmp.cmp(target, staged, shallow=False):
+            staged.unlink()
             continue
-        temporary = folder / f".{name}.{os.getpid()}.tmp"
-        try:
-            temporary.write_bytes(body)
-            temporary.replace(target)  # readers see the old file or the new one, never half of one
-        finally:
-            temporary.unlink(missing_ok=True)
+        staged.replace(target)  # readers see the old file or the new one, never half of one
         written.append(name)
     return tuple(written)
 
 
-def report_bodies(report: Report) -> tuple[bytes, bytes]:
-    """Return the bytes of report.json and report.html."""
-    return render_report_json(report), render_report_html(report)
+def discard_staged_report(folder: Path) -> None:
+    """Delete report files staged by this process and not committed (the build stopped)."""
+    for name in FILES:
+        staged_file(folder, name).unlink(missing_ok=True)
+
+
+def staged_file(folder: Path, name: str) -> Path:
+    """Return where this process stages one report file."""
+    return folder / f".{name}.{os.getpid()}.tmp"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,18 +53,25 @@ def table_cell(value: object) -> str:
 
 def render_report_html(report: Report) -> bytes:
     """Return report.html's bytes: one self-contained page, no script and no external request."""
+    return "".join(report_html_chunks(report)).encode()
+
+
+def report_html_chunks(report: Report) -> Iterator[str]:
+    """Yield report.html in pieces (a grid row at most), so that it can be written as it is made."""
     nav = "".join(f'<a href="#{key}">{escape(title)}</a>' for key, title in SECTIONS)
-    bodies = (thresholds_html(report), layers_html(report), standing_html(report), similarity_html(report),
-              grids_html(report), exclusions_html(report), duplicates_html(report), redirects_html(report),
-              candidates_html(report))
-    sections = "".join(f'<section id="{key}"><h2>{escape(title)}</h2>{body}</section>'
-                       for (key, title), body in zip(SECTIONS, bodies, strict=True))
-    return (f'<!doctype html><html lang="{escape(report.language)}"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>Search standing report: {escape(report.site)}</title><style>{STYLE}</style></head>"
-            f"<body><header><h1>Search standing report: {escape(report.site)}</h1><p>{glance(report)}</p>"
-            f"<nav>{nav}</nav></header>"
-            f"<main>{sections}</main></body></html>\n").encode()
+    yield (f'<!doctype html><html lang="{escape(report.language)}"><head><meta charset="utf-8">'
+           '<meta name="viewport" content="width=device-width,initial-scale=1">'
+           f"<title>Search standing report: {escape(report.site)}</title><style>{STYLE}</style></head>"
+           f"<body><header><h1>Search standing report: {escape(report.site)}</h1><p>{glance(report)}</p>"
+           f"<nav>{nav}</nav></header><main>")
+    bodies = (thresholds_html, layers_html, standing_html, similarity_html, grids_html, exclusions_html,
+              duplicates_html, redirects_html, candidates_html)
+    for (key, title), body in zip(SECTIONS, bodies, strict=True):
+        yield f'<section id="{key}"><h2>{escape(title)}</h2>'
+        chunks = body(report)
+        yield from (chunks,) if isinstance(chunks, str) else chunks
+        yield "</section>"
+    yield "</main></body></html>\n"
 
 
 def glance(report: Report) -> str:
@@ -123,26 +131,27 @@ def similarity_html(report: Report) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
-def grids_html(report: Report) -> str:
-    """Return one grid per denial type: rows procedures, columns payers, each cell coloured by standing."""
-    legend = ('<p class="legend"><span class="indexable">indexable</span><span class="noindex">noindex</span>'
-              '<span class="excluded">excluded (blank)</span> Letters: E exact, P procedure, D denial, '
-              "- data only. Hover a cell for its page and reason.</p>")
-    return legend + "".join(grid_html(grid) for grid in report.grids)
+def grids_html(report: Report) -> Iterator[str]:
+    """Yield one grid per denial type: rows procedures, columns payers, each cell coloured by standing."""
+    yield ('<p class="legend"><span class="indexable">indexable</span><span class="noindex">noindex</span>'
+           '<span class="excluded">excluded (blank)</span> Letters: E exact, P procedure, D denial, '
+           "- data only. Hover a cell for its page and reason.</p>")
+    for grid in report.grids:
+        yield from grid_html(grid)
 
 
-def grid_html(grid: Grid) -> str:
-    """Return one denial type's grid as a table."""
+def grid_html(grid: Grid) -> Iterator[str]:
+    """Yield one denial type's grid as a table, a row at a time."""
     head = "".join(f'<th scope="col" title="{escape(slug)}">{escape(name)}</th>'
                    for slug, name in grid.payers)
-    rows = "".join(
-        f'<tr><th scope="row" title="{escape(slug)}">{escape(name)}</th>'
-        + "".join(f'<td class="{c.state}" title="{escape(" ".join(filter(None, (c.url, c.note))))}">'
-                  f"{escape(c.layer)}</td>" for c in cells) + "</tr>"
-        for (slug, name), cells in zip(grid.procedures, grid.rows, strict=True))
     caption = f"{escape(grid.name)} ({escape(grid.denial_type)})"
-    return (f'<div class="scroll"><table class="grid"><caption>{caption}</caption>'
-            f"<thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+    yield (f'<div class="scroll"><table class="grid"><caption>{caption}</caption>'
+           f"<thead><tr><td></td>{head}</tr></thead><tbody>")
+    for (slug, name), cells in zip(grid.procedures, grid.rows, strict=True):
+        yield (f'<tr><th scope="row" title="{escape(slug)}">{escape(name)}</th>'
+               + "".join(f'<td class="{c.state}" title="{escape(" ".join(filter(None, (c.url, c.note))))}">'
+                         f"{escape(c.layer)}</td>" for c in cells) + "</tr>")
+    yield "</tbody></table></div>"
 
 
 def exclusions_html(report: Report) -> str:

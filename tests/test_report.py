@@ -3,6 +3,7 @@ the pages worth writing next are found, the HTML stands alone, and unchanged fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter
@@ -15,7 +16,8 @@ from test_standing import page_md, prose
 
 from denialpages.load import load_site
 from denialpages.pipeline import list_pages
-from denialpages.report import Report, build_report, render_report_html, render_report_json, write_report
+from denialpages.report import Report, build_report, render_report_json, report_document, write_report
+from denialpages.report_html import render_report_html
 
 SHARED = "The one description two pages share."
 CIMT = "/help/cigna/cimt/prior-authorization/"
@@ -46,6 +48,15 @@ def report_of(root: Path, redirects: tuple[tuple[str, str], ...] = ()) -> Report
 @pytest.fixture
 def site(make_site) -> Path:
     return make_site(report_files())
+
+
+def test_json_written_a_grid_at_a_time_is_the_whole_document_dumped_at_once(site):
+    report = report_of(site)
+    whole = json.dumps(report_document(report), indent=1, ensure_ascii=False) + "\n"
+    assert len(report.grids) > 1
+    assert render_report_json(report).decode() == whole
+    no_grids = dataclasses.replace(report, grids=())
+    assert render_report_json(no_grids).decode() == json.dumps(report_document(no_grids), indent=1) + "\n"
 
 
 def test_json_counts_match_the_list_command(site):
