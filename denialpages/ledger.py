@@ -46,8 +46,6 @@ class Ledger:
     entries: dict[str, Entry]
     redirects: tuple[tuple[str, str], ...]
     removed: tuple[str, ...]
-    text: str
-    changed: bool
 
     def lastmod(self, url: str) -> str:
         """Return the date a live URL's content last changed."""
@@ -154,19 +152,25 @@ def update_ledger(root: Path, data: SiteData, plan: Plan) -> tuple[Ledger, list[
         else:
             problems.append(Problem(Location(LEDGER), f"{url} was published and would disappear: add its old slug to "
                                     f"previous_slugs to redirect it, or list it in {REMOVED} to retire it"))
-    text = "\n".join([HEADER, *("\t".join((e.url, e.lastmod, e.content_hash, e.status, e.target))
-                                for e in sorted(entries.values(), key=lambda e: e.url))]) + "\n"
-    current = (root / LEDGER).read_text(encoding="utf-8") if (root / LEDGER).is_file() else ""
     redirects = tuple(sorted((e.url, e.target) for e in entries.values() if e.status == "redirect"))
     gone = tuple(sorted(e.url for e in entries.values() if e.status == "removed"))
-    return Ledger(entries, redirects, gone, text, text != current), problems
+    return Ledger(entries, redirects, gone), problems
 
 
 def write_ledger(root: Path, ledger: Ledger) -> None:
     """Save the ledger into the site folder when it changed (commit it with the site)."""
-    if ledger.changed:
-        path = root / LEDGER
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = path.with_name(path.name + ".new")
-        fresh.write_text(ledger.text, encoding="utf-8")
-        fresh.replace(path)
+    text = ledger_text(ledger)
+    path = root / LEDGER
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(path.name + ".new")
+    fresh.write_text(text, encoding="utf-8")
+    fresh.replace(path)
+
+
+def ledger_text(ledger: Ledger) -> str:
+    """Return the ledger file's text: a header, then a line per URL in URL order."""
+    lines = ("\t".join((e.url, e.lastmod, e.content_hash, e.status, e.target))
+             for e in sorted(ledger.entries.values(), key=lambda e: e.url))
+    return "\n".join([HEADER, *lines]) + "\n"

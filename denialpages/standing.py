@@ -46,6 +46,7 @@ EMPTY = 0xFFFF_FFFF  # a bin no shingle fell in
 DISTANCE_STEP = 1 << VALUE_BITS  # added per bin skipped when densifying: a filled bin never equals a real one
 SHINGLE = 5
 CHUNK = 4096  # signatures handled at once: bounds the temporary arrays
+SKETCH_SHINGLES = 1 << 20  # shingle hashes sketched at once, for the same reason
 BORDERLINE = 0.12  # estimates this close to the similarity limit are replaced by the exact Jaccard
 BUCKET_MATES, LIKELY = 64, 16  # near the limit: rows per band looked at, and how many get an exact Jaccard
 TAG = re.compile(r"<[^>]+>")
@@ -246,11 +247,20 @@ def sketch_shingles(parts: Sequence[np.ndarray]) -> np.ndarray:
     """Return one MinHash signature per array of shingle hashes."""
     import numpy as np
 
-    owner = np.repeat(np.arange(len(parts), dtype=np.int64), [len(p) for p in parts])
-    hashes = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
-    signatures = np.full(len(parts) * BINS, EMPTY, dtype=np.uint32)
-    np.minimum.at(signatures, owner * BINS + (hashes & (BINS - 1)), hashes >> np.uint32(32 - VALUE_BITS))
-    return signatures.reshape(len(parts), BINS)
+    signatures = np.full((len(parts), BINS), EMPTY, dtype=np.uint32)
+    start = 0
+    while start < len(parts):  # a few blocks at a time: the temporaries take 24 bytes a shingle
+        end, shingles = start, 0
+        while end < len(parts) and (end == start or shingles + len(parts[end]) <= SKETCH_SHINGLES):
+            shingles += len(parts[end])
+            end += 1
+        chunk = parts[start:end]
+        owner = np.repeat(np.arange(len(chunk), dtype=np.int64), [len(p) for p in chunk])
+        hashes = np.concatenate(chunk)
+        np.minimum.at(signatures[start:end].reshape(-1), owner * BINS + (hashes & (BINS - 1)),
+                      hashes >> np.uint32(32 - VALUE_BITS))
+        start = end
+    return signatures
 
 
 def sketch(hashes: np.ndarray) -> np.ndarray:
