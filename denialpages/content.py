@@ -20,7 +20,7 @@ from .cmark import markdown_to_html
 from .errors import Location, Problem
 from .fields import Record
 from .minify import minify_markup
-from .model import Content, SiteData, Source
+from .model import Content, SiteData, Source, pack_sections
 from .parallel import fork_map
 from .yamlsrc import parse_yaml, read_text
 
@@ -189,7 +189,7 @@ def read_content(file: Path, path: str, key: tuple[str, ...], problems: list[Pro
         reviewed=meta.date("reviewed", required=False),
         reviewer=meta.optional_text("reviewer"),
         sources=_sources(meta),
-        sections=sections,
+        packed_sections=pack_sections(sections),
         digest=hashlib.sha256(text.encode()).hexdigest(),
         origin=Location(path, 1),
     )

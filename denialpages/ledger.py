@@ -82,15 +82,25 @@ def read_ledger(root: Path) -> tuple[dict[str, Entry], list[Problem]]:
     if not path.is_file():
         return {}, []
     entries, problems = {}, []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if number == 1 and line == HEADER:
-            continue
-        fields = line.split("\t")
-        if len(fields) != 5 or fields[3] not in ("live", "redirect", "removed"):
-            problems.append(Problem(Location(LEDGER, number), "not a ledger line (url, lastmod, hash, status, target)"))
-            continue
-        entries[fields[0]] = Entry(*fields)
+    repeated: dict[str, str] = {}  # dates and statuses recur on thousands of lines: keep one copy of each
+    with path.open(encoding="utf-8", newline="") as lines:
+        for number, line in enumerate(lines, start=1):
+            read_ledger_line(line.rstrip("\r\n"), number, entries, repeated, problems)
     return entries, problems
+
+
+def read_ledger_line(line: str, number: int, entries: dict[str, Entry], repeated: dict[str, str],
+                     problems: list[Problem]) -> None:
+    """Add one line of the ledger file to `entries`, or a Problem when it is not a ledger line."""
+    if number == 1 and line == HEADER:
+        return
+    fields = line.split("\t")
+    if len(fields) != 5 or fields[3] not in ("live", "redirect", "removed"):
+        problems.append(Problem(Location(LEDGER, number), "not a ledger line (url, lastmod, hash, status, target)"))
+        return
+    url, lastmod, content_hash, status, target = fields
+    entries[url] = Entry(url, repeated.setdefault(lastmod, lastmod), content_hash,
+                         repeated.setdefault(status, status), target)
 
 
 def read_removed(root: Path) -> tuple[dict[str, str], list[Problem]]:

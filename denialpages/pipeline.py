@@ -26,7 +26,7 @@ from .manifest import (
     write_meta,
 )
 from .model import SiteData
-from .parallel import release_free_memory, render_pages
+from .parallel import call_forked, release_free_memory, render_pages
 from .plan import Plan, Shard, plan_site, url_clashes
 from .render import RenderedPage, Renderer
 from .report import build_report, commit_report, discard_staged_report, stage_report
@@ -51,7 +51,7 @@ def check_site(root: Path, jobs: int = 1) -> BuildReport:
     started = time.perf_counter()
     data = load_site(root, jobs)
     plan = plan_site(data)
-    standing = assess_or_fail(data, plan)
+    standing = assess_or_fail(data, plan, jobs)
     renderer = Renderer(root, data, plan, standing)
     others: list[str] = []
     pages, site = render_pages(renderer, None, range(len(plan.pages)), jobs, lambda count: None,
@@ -76,7 +76,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
             return last
     data = load_site(root, jobs, ContentCache(content_cache_path(out), fresh=full))
     plan = plan_site(data)
-    standing = assess_or_fail(data, plan)
+    standing = assess_or_fail(data, plan, jobs)
     renderer = Renderer(root, data, plan, standing)
     prints = fingerprints(root, data, plan, standing)
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
@@ -171,13 +171,17 @@ def count_noindex(standing: Standing) -> int:
     return standing.flags().count(0)
 
 
-def assess_or_fail(data: SiteData, plan: Plan) -> Standing:
-    """Return the search standing of every page; clashing URLs or a near-copied page stop the build."""
+def assess_or_fail(data: SiteData, plan: Plan, jobs: int = 1) -> Standing:
+    """Return the search standing of every page; clashing URLs or a near-copied page stop the build.
+
+    With `jobs` > 1 it is worked out in a forked process: its hundred megabytes of signatures and
+    band groups at 50,000 pages leave a fragmented heap that every rendering worker would count.
+    """
     clashes = url_clashes(data, plan)
     if clashes:
         raise InputError(clashes)
-    standing = assess(data, plan)
-    release_free_memory()  # the signatures and band groups are gone; forked workers need not count them
+    standing = call_forked(lambda: assess(data, plan)) if jobs > 1 else assess(data, plan)
+    release_free_memory()
     if standing.problems:
         raise InputError(list(standing.problems))
     return standing

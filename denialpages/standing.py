@@ -151,16 +151,28 @@ class Blocks:
         self.procedures = {p.slug: p for p in data.procedures}
         self.denials = {d.slug: d for d in data.denial_types}
         self.numbers: dict[str, int] = {}
-        self.texts: list[str] = []
+        self.texts: list[str] = []  # a block's text, until its shingles and words are counted
         self.parts: dict[tuple[str, ...], tuple[int, ...]] = {}
         self.hashes: dict[int, np.ndarray] = {}
+        self.word_counts: dict[int, int] = {}
 
     def shingles(self, number: int) -> np.ndarray:
         """Return the shingle hashes of block `number` (made once)."""
-        found = self.hashes.get(number)
-        if found is None:
-            found = self.hashes[number] = shingle_hashes(self.texts[number])
-        return found
+        self.measure(number)
+        return self.hashes[number]
+
+    def words(self, number: int) -> int:
+        """Return how many words block `number` has."""
+        self.measure(number)
+        return self.word_counts[number]
+
+    def measure(self, number: int) -> None:
+        """Hash the shingles of block `number` and count its words, then let go of its text."""
+        if number not in self.hashes:
+            text = self.texts[number]
+            self.hashes[number] = shingle_hashes(text)
+            self.word_counts[number] = len(text.split())
+            self.texts[number] = ""
 
     def of(self, page: PagePlan) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """Return the block numbers of a page's three parts."""
@@ -210,7 +222,9 @@ class Blocks:
     def content(self, key: tuple[str, ...]) -> int:
         """Return the block of a content file."""
         content = self.data.content[key]
-        return self.block("content:" + "/".join(content.key), lambda: " ".join(text_of(h) for _, h in content.sections))
+        number = self.block("content:" + "/".join(content.key), lambda: " ".join(text_of(h) for _, h in content.sections))
+        self.measure(number)  # content is most of the text: hold its shingles, not the words too
+        return number
 
     def block(self, key: str, make: Callable[[], str]) -> int:
         """Return a block's number, making its text only the first time the key is seen."""
@@ -439,7 +453,7 @@ def _verdicts(owns: list[tuple[int, ...]], first_page: array, composition: array
     used = sorted({n for own in owns for n in own})
     row_of = {n: row for row, n in enumerate(used)}
     shingles = [blocks.shingles(n) for n in used]
-    words = {n: len(blocks.texts[n].split()) for n in used}
+    words = {n: blocks.words(n) for n in used}
     signatures = own_signatures(owns, row_of, sketch_shingles(shingles))
     similarity, nearest = nearest_neighbours(signatures)
     size = np.bincount(np.frombuffer(composition, dtype=np.uint32), minlength=len(owns))

@@ -106,7 +106,7 @@ def test_similarity_verdicts_match_exact_jaccard_on_the_bundled_site():
     for index, numbers in enumerate(parts):
         pages_of.setdefault(frozenset(n for n in numbers if uses[n] <= shared_above), []).append(index)
     texts = list(pages_of)
-    shingles = [set().union(*(set(shingle_hashes(blocks.texts[n]).tolist()) for n in own)) for own in texts]
+    shingles = [set().union(*(set(blocks.shingles(n).tolist()) for n in own)) for own in texts]
     for number, own in enumerate(texts):
         if len(pages_of[own]) > 1:
             nearest = 1.0
