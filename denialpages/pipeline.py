@@ -82,6 +82,7 @@ def build_site(root: Path, out: Path, jobs: int = 1, shard: Shard = Shard(), ful
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     with output_lock(out):
         recover(out)
+        discard_staged_report(report_dir(out), pid="*")
         known, warning = ({}, None) if full else read_manifest(out)
         wanted: dict[str, str] = {}
         if known:

@@ -306,12 +306,14 @@ def commit_report(folder: Path) -> tuple[str, ...]:
     return tuple(written)
 
 
-def discard_staged_report(folder: Path) -> None:
-    """Delete report files staged by this process and not committed (the build stopped)."""
+def discard_staged_report(folder: Path, pid: str | None = None) -> None:
+    """Delete report files staged by this process and not committed (the build stopped), or with
+    `pid="*"` those of any process (a killed build's, found by the next one holding the lock)."""
     for name in FILES:
-        staged_file(folder, name).unlink(missing_ok=True)
+        for staged in folder.glob(staged_file(folder, name, pid).name):
+            staged.unlink(missing_ok=True)
 
 
-def staged_file(folder: Path, name: str) -> Path:
-    """Return where this process stages one report file."""
-    return folder / f".{name}.{os.getpid()}.tmp"
+def staged_file(folder: Path, name: str, pid: str | None = None) -> Path:
+    """Return where a process (this one unless `pid`) stages one report file."""
+    return folder / f".{name}.{pid or os.getpid()}.tmp"

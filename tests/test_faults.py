@@ -140,7 +140,8 @@ def wait_for_staging(proc: subprocess.Popen[str], parent: Path, at_least: int) -
 
 
 def strays(parent: Path, grace: float = 10) -> list[str]:
-    """Return what a build left beside out/ that is not out/, its report, lock or manifest.
+    """Return what a build left beside out/ that is not out/, its report, lock or manifest, and any
+    file in the report folder besides the report.
 
     A replaced out/ may be deleted in the background after the build exits, so allow `grace`
     seconds for it to go.
@@ -152,6 +153,8 @@ def strays(parent: Path, grace: float = 10) -> list[str]:
             for p in parent.iterdir()
             if p.name not in ("out", "out-report") and (p.is_dir() or re.match(r"\.out\.(staging|old)-", p.name))
         )
+        report = parent / "out-report"
+        found += sorted(f"out-report/{p.name}" for p in report.glob("*") if p.name not in ("report.json", "report.html"))
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.05)

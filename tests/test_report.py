@@ -199,3 +199,15 @@ def test_write_report_rewrites_only_what_changed(site, tmp_path):
     redirects = json.loads((folder / "report.json").read_bytes())["redirects"]
     assert redirects == [{"from": "/help/old/", "to": "/help/new/"}]
     assert (folder / "report.html").read_bytes() == render_report_html(changed)
+
+
+def test_a_report_staged_by_a_killed_build_is_removed_by_the_next(site, tmp_path):
+    out = tmp_path / "out"
+    report = tmp_path / "out-report"
+    report.mkdir()
+    (report / ".report.json.99999.tmp").write_text("{half")  # SIGKILL leaves no chance to tidy
+    (report / ".report.html.99999.tmp").write_text("<p>half")
+    result = run_cli("build", "--site", str(site), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in report.iterdir()) == ["report.html", "report.json"]
+    assert json.loads((report / "report.json").read_text())["pages"] == 16
