@@ -65,17 +65,13 @@ def call_forked(function: Callable[[], R]) -> R:
     so that the heap it fragments goes away with it (only the result comes back, pickled)."""
     global _inherited  # noqa: PLW0603 (read by the forked process, see _call_inherited)
     _inherited = function
-    context = multiprocessing.get_context("fork")
     try:
-        with ProcessPoolExecutor(1, mp_context=context, initializer=_start_helper) as pool:
-            return pool.submit(_call_inherited).result()
-    except BrokenProcessPool:
-        raise WorkerDied("a worker process died (killed, or out of memory)") from None
+        return fork_map(_call_inherited, [None], 1)[0]  # type: ignore[return-value]
     finally:
         _inherited = None
 
 
-def _call_inherited() -> object:
+def _call_inherited(_: None) -> object:
     assert _inherited is not None
     return _inherited()
 
